@@ -1,0 +1,37 @@
+# Two entry points (see README): `make demo` runs the main job, `make test` runs the test suite.
+# Both create .venv and install everything on first use; re-running is cheap.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Local wheels of these lie on the development machines; on a user's machine pip downloads them.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+DEMO_ARGS ?=
+
+.PHONY: demo test lint venv system-deps clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Debian packages the tests use for real parts: Chromium (browser tests), ffmpeg (fake webcam clip),
+# GStreamer's RTSP server (network-source tests). Installed only when missing and when we may.
+system-deps:
+	@bash .ci/system-deps.sh
+
+demo: venv
+	$(VENV)/bin/emomon predict "$$($(PY) -c 'import ultralytics, pathlib; print(pathlib.Path(ultralytics.__file__).parent / "assets" / "bus.jpg")')" $(DEMO_ARGS)
+
+test: venv system-deps
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q tests
+
+lint: venv
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

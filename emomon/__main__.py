@@ -1,0 +1,3 @@
+from emomon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""The `emomon` command: one CLI with subcommands.
+
+Each subcommand lives in its own module that exposes `register(subparsers)`; the module sets
+`func(args) -> int` on its parser. Heavy imports (torch, ultralytics) happen inside `func`, so
+`emomon --help` stays fast. Exit codes: 0 success, 2 bad input (one line on stderr), 1 unexpected error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from emomon.errors import InputError
+
+# Modules that register subcommands, in the order `emomon --help` lists them.
+COMMAND_MODULES = [
+    "emomon.commands.predict",
+    "emomon.commands.run",
+    "training.commands",
+    "emomon.commands.export",
+    "benchmarks.commands",
+    "emomon.commands.app",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emomon", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a command whose module is not written yet
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("PIL", "matplotlib", "httpx", "urllib3", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"emomon: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("emomon: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        if args.debug:
+            raise
+        print(f"emomon: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the `emomon` CLI, one module each (see `emomon.cli`)."""
