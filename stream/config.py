@@ -1,0 +1,43 @@
+"""Tuning knobs for frame sources, kept apart from the spec so a CLI or app can build them from flags."""
+
+from dataclasses import dataclass
+
+from .errors import SourceError
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """How a source buffers, times out and reconnects.
+
+    buffer_size: frames held between the reader thread and the consumer. Files and images block when it is
+        full (nothing is lost); live sources drop the oldest frame (low latency beats completeness).
+    open_timeout_s, read_timeout_s: FFmpeg limits for network streams, so a dead URL fails in seconds
+        instead of hanging.
+    open_attempts: tries to open a network stream before open_source gives up.
+    reconnect_attempts: tries to get a dropped network stream back (None: forever, 0: never).
+    reconnect_backoff_s, reconnect_max_backoff_s: the wait before the first retry, doubled after each
+        failed one up to the maximum.
+    """
+
+    buffer_size: int = 4
+    open_timeout_s: float = 5.0
+    read_timeout_s: float = 5.0
+    open_attempts: int = 1
+    reconnect_attempts: int | None = 5
+    reconnect_backoff_s: float = 1.0
+    reconnect_max_backoff_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.buffer_size < 1:
+            raise SourceError(f"buffer_size must be at least 1, got {self.buffer_size}")
+        if self.open_attempts < 1:
+            raise SourceError(f"open_attempts must be at least 1, got {self.open_attempts}")
+        if self.reconnect_attempts is not None and self.reconnect_attempts < 0:
+            raise SourceError(f"reconnect_attempts must be >= 0 or None, got {self.reconnect_attempts}")
+        for name in ("open_timeout_s", "read_timeout_s", "reconnect_backoff_s", "reconnect_max_backoff_s"):
+            if getattr(self, name) <= 0:
+                raise SourceError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def backoff_s(self, attempt: int) -> float:
+        """Seconds to wait before reconnect attempt `attempt` (1-based): exponential, capped."""
+        return min(self.reconnect_backoff_s * 2 ** (attempt - 1), self.reconnect_max_backoff_s)
