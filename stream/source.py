@@ -88,10 +88,13 @@ class VideoSource:
             if self._closed:
                 raise RuntimeError(f"{self.info.label} is closed")
             self._iterated = True
-            self._thread.start()
         return self._frames()
 
     def _frames(self) -> Iterator[Frame]:
+        with self._lock:  # started on the first next(), so an iterator never advanced leaks no thread
+            if self._closed:
+                return
+            self._thread.start()
         try:
             while self.max_frames is None or self._stats.yielded < self.max_frames:
                 item = self._get()
@@ -127,7 +130,7 @@ class VideoSource:
             if self._thread.is_alive():
                 logger.warning("%s: reader thread did not stop within %.0f s; leaving it behind",
                                self.info.label, timeout)
-        elif not self._iterated:
+        elif self._thread.ident is None:  # never started: the reader is still ours to release
             self._release_reader()
         if self._stats.dropped:
             logger.info("%s: dropped %d of %d frames because processing was slower than the source "

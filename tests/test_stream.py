@@ -259,6 +259,12 @@ def test_bad_input_raises_one_line_source_error(case, tmp_path, clip):
     assert not reader_threads()
 
 
+@pytest.mark.skipif(Path("/dev/video7").exists(), reason="this machine has a /dev/video7")
+def test_missing_webcam_raises_source_error():
+    with pytest.raises(SourceError, match=r"^cannot open webcam 7: no such camera"):
+        open_source("7")
+
+
 @pytest.mark.parametrize("spec", [True, None, 2.5, ""])
 def test_nonsense_spec_raises_source_error(spec):
     with pytest.raises(SourceError):
@@ -477,6 +483,16 @@ def test_close_is_idempotent_and_works_before_iterating(clip):
     assert reader.released == 1
     with pytest.raises(RuntimeError, match="closed"):
         iter(source)
+
+
+def test_an_iterator_never_advanced_starts_no_thread():
+    reader = FakeReader()
+    source = fake_source(SourceKind.WEBCAM, reader)
+    iterator = iter(source)
+    assert not reader_threads() and not source.running
+    del iterator
+    source.close()
+    assert reader.released == 1
 
 
 def test_close_from_another_thread_ends_iteration():
