@@ -1,7 +1,7 @@
 """The data a source hands out (frames, info, counters) and the reader protocol it pulls frames from."""
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 
@@ -57,7 +57,6 @@ class SourceStats:
     reconnects: int = 0
 
 
-@runtime_checkable
 class FrameReader(Protocol):
     """Anything a VideoSource can pull frames from (a cv2.VideoCapture fits).
 
