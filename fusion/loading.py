@@ -1,0 +1,65 @@
+"""Turn the CLI's `--emotion-model` value into a model: zero-shot CLIP, random weights, a registered
+name, or a trained checkpoint file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from emomon.errors import InputError
+from fusion.base import EmotionModel
+from fusion.checkpoint import load_checkpoint
+from fusion.factory import create_model, list_models
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ZERO_SHOT = "zero_shot_vitb16"
+DEFAULT_RANDOM = "two_stream_vitb16"
+RANDOM_WARNING = ("EMOTION MODEL HAS RANDOM WEIGHTS: its emotions are meaningless (for tests and "
+                  "benchmarks only)")
+
+
+def describe_model(model: EmotionModel) -> str:
+    """One line for logs and the app: which model, which weights."""
+    if getattr(model, "checkpoint_path", None):
+        meta = model.checkpoint_metadata or {}
+        metrics = meta.get("metrics") or {}
+        m = metrics.get("test_mAP", metrics.get("val_mAP"))
+        score = f", reported mAP {m:.2f}" if isinstance(m, (int, float)) else ""
+        return f"trained checkpoint {model.checkpoint_path} ({model.model_name}{score})"
+    if getattr(model, "random_weights", False):
+        return f"{model.model_name} with RANDOM weights"
+    return f"{model.model_name} (pretrained towers)"
+
+
+def load_emotion_model(spec: str = "zero-shot", device: str = "cpu", seed: int = 0,
+                       scene_weights: str | None = None, body_weights: str | None = None) -> EmotionModel:
+    """spec: "zero-shot", "random" (or "random:NAME"), a registered model name, or a checkpoint path.
+
+    `scene_weights`/`body_weights` are local files (or tags) for the towers, for offline machines.
+    """
+    spec = spec or "zero-shot"
+    if spec in ("zero-shot", "zeroshot", "zero_shot"):
+        overrides = {"clip_pretrained": scene_weights} if scene_weights else {}
+        model = create_model(DEFAULT_ZERO_SHOT, pretrained=True, **overrides)
+    elif spec == "random" or spec.startswith("random:"):
+        name = spec.partition(":")[2] or DEFAULT_RANDOM
+        torch.manual_seed(seed)  # same seed, same weights, same outputs
+        model = create_model(name, pretrained=False)
+        model.random_weights = True
+        log.warning("%s [model %s, seed %d]", RANDOM_WARNING, name, seed)
+    elif Path(spec).expanduser().is_file():
+        model = load_checkpoint(Path(spec).expanduser())
+    elif spec in list_models():
+        overrides = {}
+        if scene_weights:
+            overrides["clip_pretrained" if spec.startswith("zero_shot") else "scene_pretrained"] = scene_weights
+        if body_weights and not spec.startswith("zero_shot"):
+            overrides["body_pretrained"] = body_weights
+        model = create_model(spec, pretrained=True, **overrides)
+    else:
+        raise InputError(f"unknown emotion model '{spec}': use zero-shot, random, a model name "
+                         f"({', '.join(list_models())}) or a checkpoint file (not found)")
+    return model.to(device).eval()

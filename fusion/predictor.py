@@ -1,0 +1,98 @@
+"""Per-person emotions for frames and boxes: crop, preprocess, one batched call per stage.
+
+    predictor = Predictor(create_model("two_stream_tiny", pretrained=False))
+    people = predictor.predict(frame_bgr, [[10, 20, 200, 400]])
+    people[0].top(3)  # [("Peace", 0.61), ...]
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fusion.backends import InferenceBackend, create_backend
+from fusion.base import EmotionModel
+from fusion.categories import EMOTIC_CATEGORIES, VAD_NAMES
+from fusion.preprocess import crop_persons, preprocess_images
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PersonEmotion:
+    """Emotions of one person: 26 category scores in [0, 1] and VAD on 1..10."""
+
+    index: int            # position of the person's box in the input
+    box: np.ndarray       # (4,) the clamped box that was cropped, xyxy pixels
+    probs: np.ndarray     # (26,) in EMOTIC_CATEGORIES order
+    vad: np.ndarray       # (3,) valence, arousal, dominance
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probs, kind="stable")[:k]
+        return [(EMOTIC_CATEGORIES[i], float(self.probs[i])) for i in order]
+
+    def to_dict(self, top_k: int = 3) -> dict:
+        return {
+            "box": [round(float(v), 1) for v in self.box],
+            "emotions": {name: round(float(p), 5) for name, p in zip(EMOTIC_CATEGORIES, self.probs)},
+            "top": [[name, round(p, 5)] for name, p in self.top(top_k)],
+            "vad": {name: round(float(v), 4) for name, v in zip(VAD_NAMES, self.vad)},
+        }
+
+
+class Predictor:
+    """Runs an emotion model on frames and person boxes through an inference backend."""
+
+    def __init__(self, model: EmotionModel | InferenceBackend, device: str = "cpu", backend: str = "torch",
+                 crop_pad: float = 0.0, min_box_size: int = 4, **backend_options):
+        if isinstance(model, EmotionModel):
+            model = create_backend(backend, model, device=device, **backend_options)
+        self.backend: InferenceBackend = model
+        self.model = self.backend.model
+        self.crop_pad, self.min_box_size = crop_pad, min_box_size
+
+    def encode_scene(self, frames: list[np.ndarray]) -> torch.Tensor:
+        """Scene embeddings (F, D) of whole frames; reuse them across persons and (if wanted) frames."""
+        return self.backend.encode_scene(preprocess_images(list(frames), self.model.scene_preprocess))
+
+    def predict(self, frame: np.ndarray, boxes=None, scene_embedding: torch.Tensor | None = None
+                ) -> list[PersonEmotion | None]:
+        """One frame. `boxes` (N, 4) xyxy; None means the whole frame is one person. The result is aligned
+        with `boxes`: None where a box was degenerate (the reason is logged)."""
+        scenes = None if scene_embedding is None else [scene_embedding]
+        return self.predict_many([frame], [boxes], scenes)[0]
+
+    def predict_many(self, frames: list[np.ndarray], boxes_per_frame: list, scene_embeddings=None
+                     ) -> list[list[PersonEmotion | None]]:
+        """Several frames at once (e.g. several streams): one body batch and one scene batch in all."""
+        crops_per_frame, body_images, frame_of_person = [], [], []
+        for f, (frame, boxes) in enumerate(zip(frames, boxes_per_frame)):
+            if boxes is None:
+                boxes = [[0, 0, frame.shape[1], frame.shape[0]]]
+            crops = crop_persons(frame, boxes, pad=self.crop_pad, min_size=self.min_box_size)
+            crops_per_frame.append((len(boxes), crops))
+            body_images += crops.images
+            frame_of_person += [f] * len(crops.images)
+        results = [[None] * n for n, _ in crops_per_frame]
+        if not body_images:
+            return results
+        if scene_embeddings is None:
+            needed = sorted(set(frame_of_person))  # frames without persons cost nothing
+            emb = self.encode_scene([frames[f] for f in needed])
+            scene = torch.zeros((len(frames), emb.shape[1]), dtype=emb.dtype, device=emb.device)
+            scene[needed] = emb
+        else:
+            scene = torch.cat([s.reshape(1, -1) for s in scene_embeddings]).to(self.backend.device)
+        b = self.backend.encode_body(preprocess_images(body_images, self.model.body_preprocess))
+        s = scene.index_select(0, torch.as_tensor(frame_of_person, device=scene.device))
+        probs, vad = self.backend.heads(b, s)
+        probs, vad = probs.float().cpu().numpy(), vad.float().cpu().numpy()
+        p = 0
+        for f, (_, crops) in enumerate(crops_per_frame):
+            for j, idx in enumerate(crops.indices):
+                results[f][idx] = PersonEmotion(idx, crops.boxes[j], probs[p], vad[p])
+                p += 1
+        return results

@@ -1,0 +1,97 @@
+"""The paper's two-stream model: ResNet-18 on the person crop + CLIP image tower on the whole frame."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fusion.base import EmotionModel
+from fusion.config import TwoStreamConfig
+from fusion.fusion_layers import AttentionFusion, BackdoorAdjustment, ConcatFusion, VADHead
+from fusion.preprocess import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from fusion.towers import build_body_tower, build_clip, clip_preprocess_size
+from fusion.weights import describe, fingerprint
+
+
+class TwoStreamModel(EmotionModel):
+    def __init__(self, config: TwoStreamConfig, model_name: str = ""):
+        super().__init__()
+        self.config, self.model_name = config, model_name
+        self.body, self.body_dim = build_body_tower(config.body_arch, config.body_pretrained)
+        clip = build_clip(config.scene_arch, config.scene_pretrained, config.scene_quick_gelu)
+        self.scene = clip.visual  # only the image tower is kept
+        self.scene_dim = int(clip.visual.output_dim)
+        del clip
+        self.body_preprocess = Preprocess(config.body_size, IMAGENET_MEAN, IMAGENET_STD, "squash")
+        self.scene_preprocess = Preprocess(clip_preprocess_size(config.scene_arch), CLIP_MEAN, CLIP_STD,
+                                           "shortest_center_crop")
+        if config.fusion == "concat":
+            self.fusion = ConcatFusion(self.body_dim, self.scene_dim, config.hidden_dim, config.dropout)
+        elif config.fusion == "attention":
+            self.fusion = AttentionFusion(self.body_dim, self.scene_dim, config.hidden_dim, config.dropout,
+                                          config.attention_heads)
+        else:
+            raise ValueError(f"unknown fusion '{config.fusion}': use 'concat' or 'attention'")
+        self.ccim = (BackdoorAdjustment(config.hidden_dim, self.scene_dim, config.ccim_prototypes)
+                     if config.ccim_prototypes > 0 else None)
+        self.cat_head = nn.Linear(config.hidden_dim, config.num_categories)
+        self.vad_head = VADHead(config.hidden_dim)
+        self.context_head = (nn.Sequential(nn.Linear(self.scene_dim, config.hidden_dim), nn.ReLU(inplace=True),
+                                           nn.Dropout(config.dropout),
+                                           nn.Linear(config.hidden_dim, config.num_categories))
+                             if config.context_branch else None)
+        self.set_scene_trainable(not config.freeze_scene)
+        if config.freeze_body:
+            self.body.requires_grad_(False)
+
+    def set_scene_trainable(self, trainable: bool) -> None:
+        self.scene.requires_grad_(trainable)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.config.freeze_scene:  # a frozen tower stays in eval mode (no dropout noise in features)
+            self.scene.eval()
+        if self.config.freeze_body:
+            self.body.eval()
+        return self
+
+    def encode_body(self, body: torch.Tensor) -> torch.Tensor:
+        return self.body(body)
+
+    def encode_scene(self, scene: torch.Tensor) -> torch.Tensor:
+        if self.config.freeze_scene:
+            with torch.no_grad():
+                return self.scene(scene)
+        return self.scene(scene)
+
+    def fuse(self, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        z = self.fusion(b, s)
+        return self.ccim(z) if self.ccim is not None else z
+
+    def head(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"cat_logits": self.cat_head(z), "vad": self.vad_head(z)}
+
+    def forward_features(self, b: torch.Tensor, s: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.head(self.fuse(b, s))
+        if self.context_head is not None:
+            # CLEF-lite: train both branches; at inference remove the context-only (bias) effect.
+            ctx = self.context_head(s)
+            out["context_logits"] = ctx
+            out["fused_logits"] = out["cat_logits"]
+            if not self.training:
+                out["cat_logits"] = out["cat_logits"] - self.config.clef_lambda * ctx
+        return out
+
+    def set_confounder_dictionary(self, prototypes: torch.Tensor, priors: torch.Tensor) -> None:
+        if self.ccim is None:
+            raise ValueError("this model has no CCIM adjustment (ccim_prototypes=0)")
+        self.ccim.set_dictionary(prototypes, priors)
+
+    def scene_cache_key(self) -> str:
+        c = self.config
+        return (f"{c.scene_arch}-{describe(c.scene_pretrained)}-qg{int(c.scene_quick_gelu)}-"
+                f"{self.scene_preprocess.key()}-{fingerprint(self.scene)}")
+
+    def body_cache_key(self) -> str:
+        c = self.config
+        return f"{c.body_arch}-{describe(c.body_pretrained)}-{self.body_preprocess.key()}-{fingerprint(self.body)}"

@@ -1,0 +1,74 @@
+"""Checkpoints: round trip, refusal of other models and of non-checkpoints, version check."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fusion import CheckpointError, create_model, load_checkpoint, read_checkpoint, save_checkpoint
+
+
+def outputs(model):
+    torch.manual_seed(7)
+    body = torch.randn(3, 3, model.body_preprocess.size, model.body_preprocess.size)
+    scene = torch.randn(2, 3, model.scene_preprocess.size, model.scene_preprocess.size)
+    with torch.no_grad():
+        return model.eval()(body, scene, torch.tensor([0, 1, 1]))
+
+
+@pytest.mark.parametrize("overrides", [{}, {"fusion": "attention"}, {"ccim_prototypes": 3, "context_branch": True}])
+def test_round_trip_gives_identical_outputs(tmp_path, overrides):
+    torch.manual_seed(0)
+    model = create_model("two_stream_tiny", pretrained=False, **overrides)
+    if overrides.get("ccim_prototypes"):
+        model.set_confounder_dictionary(torch.randn(3, model.scene_dim), torch.tensor([1.0, 2.0, 3.0]))
+    path = save_checkpoint(model, tmp_path / "m.pt", {"metrics": {"val_mAP": 12.5}, "data": "synthetic"})
+    payload = torch.load(path, weights_only=True)  # loadable without unpickling code
+    assert payload["model_name"] == "two_stream_tiny" and len(payload["categories"]) == 26
+    loaded = load_checkpoint(path)
+    assert loaded.checkpoint_metadata["metrics"]["val_mAP"] == 12.5
+    assert loaded.config == model.config
+    a, b = outputs(model), outputs(loaded)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert not list(tmp_path.glob("*.tmp")), "atomic write leaves no temp file"
+
+
+def test_zero_shot_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("zero_shot_tiny", pretrained=False)
+    loaded = load_checkpoint(save_checkpoint(model, tmp_path / "zs.pt"))
+    assert torch.equal(loaded.class_text, model.class_text)
+    assert torch.equal(outputs(model)["cat_logits"], outputs(loaded)["cat_logits"])
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    path = save_checkpoint(create_model("two_stream_tiny", pretrained=False), tmp_path / "m.pt")
+    with pytest.raises(CheckpointError, match="is for model 'two_stream_tiny', not 'zero_shot_tiny'"):
+        load_checkpoint(path, expected_model="zero_shot_tiny")
+    with pytest.raises(CheckpointError, match="not 'zero_shot_tiny'"):
+        load_checkpoint(path, model=create_model("zero_shot_tiny", pretrained=False))
+
+
+@pytest.mark.parametrize(
+    ("writer", "match"),
+    [
+        (lambda p: p.write_text("hello"), "not an emomon checkpoint"),
+        (lambda p: torch.save({"a": torch.zeros(1)}, p), "no 'emomon-checkpoint' header"),
+        (lambda p: None, "not found"),
+    ],
+)
+def test_non_checkpoints_are_refused(tmp_path, writer, match):
+    path = tmp_path / "bad.pt"
+    writer(path)
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(path)
+
+
+def test_newer_version_is_refused(tmp_path):
+    path = save_checkpoint(create_model("two_stream_tiny", pretrained=False), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = 99
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="newer than this emomon reads"):
+        read_checkpoint(path)
