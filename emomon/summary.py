@@ -1,0 +1,72 @@
+"""Per-track summary over a whole run: dominant emotion, mean VAD, first/last seen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fusion import EMOTIC_CATEGORIES, VAD_NAMES
+
+
+@dataclass
+class TrackStats:
+    track_id: int
+    first_frame: int
+    first_time: float
+    last_frame: int = 0
+    last_time: float = 0.0
+    frames: int = 0
+    prob_sum: np.ndarray = field(default_factory=lambda: np.zeros(len(EMOTIC_CATEGORIES)))
+    vad_sum: np.ndarray = field(default_factory=lambda: np.zeros(len(VAD_NAMES)))
+    top1_counts: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self, top_k: int = 3) -> dict:
+        mean = self.prob_sum / max(self.frames, 1)
+        order = np.argsort(-mean, kind="stable")[:top_k]
+        return {
+            "track_id": self.track_id,
+            "first_frame": self.first_frame, "first_time": round(self.first_time, 3),
+            "last_frame": self.last_frame, "last_time": round(self.last_time, 3),
+            "frames": self.frames,
+            "dominant_emotion": EMOTIC_CATEGORIES[int(order[0])],
+            "mean_top": [[EMOTIC_CATEGORIES[i], round(float(mean[i]), 4)] for i in order],
+            "top1_counts": dict(sorted(self.top1_counts.items(), key=lambda kv: -kv[1])),
+            "mean_vad": {n: round(float(v), 3) for n, v in zip(VAD_NAMES, self.vad_sum / max(self.frames, 1))},
+            "mean_emotions": {n: round(float(p), 5) for n, p in zip(EMOTIC_CATEGORIES, mean)},
+        }
+
+
+class RunSummary:
+    """Accumulates the per-person results of every processed frame, keyed by track id."""
+
+    def __init__(self):
+        self.tracks: dict[int, TrackStats] = {}
+        self.frames = 0
+        self.persons = 0
+        self.untracked = 0
+
+    def add(self, frame: int, time: float, persons: list[dict]) -> None:
+        self.frames += 1
+        for p in persons:
+            if p.get("emotions") is None:
+                continue
+            self.persons += 1
+            tid = p.get("track_id")
+            if tid is None:
+                self.untracked += 1
+                continue
+            t = self.tracks.get(tid)
+            if t is None:
+                t = self.tracks[tid] = TrackStats(tid, frame, time)
+            t.last_frame, t.last_time = frame, time
+            t.frames += 1
+            t.prob_sum += np.fromiter(p["emotions"].values(), dtype=np.float64)
+            t.vad_sum += np.fromiter(p["vad"].values(), dtype=np.float64)
+            top1 = p["top"][0][0]
+            t.top1_counts[top1] = t.top1_counts.get(top1, 0) + 1
+
+    def to_dict(self, **info) -> dict:
+        tracks = sorted(self.tracks.values(), key=lambda t: (-t.frames, t.track_id))
+        return {**info, "frames": self.frames, "person_detections": self.persons,
+                "untracked_detections": self.untracked, "tracks": [t.to_dict() for t in tracks]}

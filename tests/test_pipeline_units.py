@@ -1,0 +1,138 @@
+"""Smoothing, summaries, outputs and reuse decisions of the pipeline, without models."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+import supervision as sv
+
+from emomon.outputs import CSV_COLUMNS, CsvWriter, JsonlWriter, VideoWriter, write_json_atomic
+from emomon.pipeline import EmotionPipeline, PipelineConfig, ReuseConfig, box_iou
+from emomon.smoothing import SmoothingConfig, TrackSmoother
+from emomon.summary import RunSummary
+from fusion import EMOTIC_CATEGORIES, Predictor, create_model
+
+
+def test_ema_smoothing_damps_flicker_per_track():
+    s = TrackSmoother(SmoothingConfig("ema", alpha=0.5))
+    a, b = np.zeros(26, np.float32), np.ones(26, np.float32)
+    vad = np.full(3, 5.0, np.float32)
+    assert s.update(1, 0, a, vad)[0][0] == 0
+    assert s.update(1, 1, b, vad)[0][0] == pytest.approx(0.5)
+    assert s.update(1, 2, a, vad)[0][0] == pytest.approx(0.25)
+    assert s.update(2, 2, b, vad)[0][0] == 1, "tracks are independent"
+    assert s.update(None, 3, b, vad)[0][0] == 1, "untracked persons pass through"
+
+
+def test_window_smoothing_and_forgetting():
+    s = TrackSmoother(SmoothingConfig("window", window=2, max_age=3))
+    vad = np.full(3, 5.0, np.float32)
+    for frame, value in enumerate([0.0, 1.0, 1.0]):
+        out = s.update(7, frame, np.full(26, value, np.float32), vad)[0]
+    assert out[0] == 1.0  # the window holds the last two
+    s.forget_stale(10)
+    assert s.update(7, 10, np.zeros(26, np.float32), vad)[0][0] == 0, "stale state was dropped"
+    with pytest.raises(ValueError):
+        SmoothingConfig("median")
+
+
+def person(tid, top1="Peace", p=0.9, v=(5.0, 6.0, 7.0)):
+    emotions = {n: 0.01 for n in EMOTIC_CATEGORIES}
+    emotions[top1] = p
+    return {"track_id": tid, "box": [1.0, 2.0, 30.0, 60.0], "score": 0.8, "emotions": emotions,
+            "top": [[top1, p]], "vad": dict(zip(("valence", "arousal", "dominance"), v)), "keypoints": None}
+
+
+def test_summary_dominant_emotion_and_mean_vad():
+    s = RunSummary()
+    s.add(0, 0.0, [person(1, "Peace"), person(None)])
+    s.add(1, 0.04, [person(1, "Peace"), person(2, "Anger")])
+    s.add(2, 0.08, [person(1, "Happiness", v=(7.0, 6.0, 7.0))])
+    d = s.to_dict(source="x")
+    t1 = d["tracks"][0]
+    assert t1["track_id"] == 1 and t1["frames"] == 3 and t1["dominant_emotion"] == "Peace"
+    assert (t1["first_frame"], t1["last_frame"], t1["last_time"]) == (0, 2, 0.08)
+    assert t1["mean_vad"]["valence"] == pytest.approx(17 / 3, abs=1e-3)
+    assert d["untracked_detections"] == 1 and [t["track_id"] for t in d["tracks"]] == [1, 2]
+
+
+def test_writers_produce_valid_files(tmp_path):
+    record = {"frame": 3, "time": 0.125, "persons": [person(4)]}
+    j, c = JsonlWriter(tmp_path / "a" / "o.jsonl"), CsvWriter(tmp_path / "o.csv")
+    j.write(record)
+    c.write(record)
+    assert json.loads((tmp_path / "a" / "o.jsonl").read_text()) == record, "flushed before close"
+    j.close(), c.close()
+    rows = list(csv.reader(open(tmp_path / "o.csv")))
+    assert rows[0] == CSV_COLUMNS and len(rows) == 2 and rows[1][2] == "4" and rows[1][8] == "Peace"
+    v = VideoWriter(tmp_path / "o.mp4", fps=10)
+    for i in range(5):
+        v.write(np.full((48, 64, 3), i * 40, np.uint8))
+    v.close()
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 64
+    write_json_atomic(tmp_path / "s.json", {"a": 1})
+    assert json.loads((tmp_path / "s.json").read_text()) == {"a": 1}
+
+
+def test_box_iou():
+    a = np.array([0, 0, 10, 10.0])
+    assert box_iou(a, a) == 1 and box_iou(a, np.array([20, 20, 30, 30.0])) == 0
+    assert box_iou(a, np.array([5, 0, 15, 10.0])) == pytest.approx(1 / 3)
+
+
+class ScriptedDetector:
+    """Replays fixed detections: lets the reuse logic be tested exactly, without YOLO."""
+
+    def __init__(self, frames):
+        self.frames, self.i, self.resets = frames, 0, 0
+
+    def reset(self):
+        self.i, self.resets = 0, self.resets + 1
+
+    def track(self, image):
+        boxes, ids = self.frames[self.i]
+        self.i += 1
+        return sv.Detections(xyxy=np.array(boxes, np.float32).reshape(-1, 4),
+                             confidence=np.full(len(boxes), 0.9, np.float32),
+                             class_id=np.zeros(len(boxes), int), tracker_id=np.array(ids, int))
+
+
+def run_scripted(reuse, frames, images):
+    det = ScriptedDetector(frames)
+    pipe = EmotionPipeline(det, Predictor(create_model("two_stream_tiny", pretrained=False)),
+                           PipelineConfig(reuse=reuse, smoothing=SmoothingConfig("none")))
+    return pipe, [pipe.process(i, i / 10, im) for i, im in enumerate(images)]
+
+
+def test_reuse_recomputes_on_schedule_and_on_change():
+    rng = np.random.default_rng(0)
+    still = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    frames = [([[10, 10, 60, 110], [80, 10, 130, 110]], [1, 2])] * 6
+    pipe, results = run_scripted(ReuseConfig(scene_every=3, scene_change=0.05, refresh_every=2, refresh_iou=0.5),
+                                 frames, [still] * 6)
+    assert pipe.counts["scene_computed"] == 2 and pipe.counts["scene_reused"] == 1  # frames 0, 4 vs 2
+    assert pipe.counts["persons_computed"] == 6 and pipe.counts["persons_reused"] == 6
+    assert all(len(r.persons) == 2 for r in results)
+    # Every frame different: the scene is recomputed whenever people are computed.
+    images = [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(6)]
+    pipe, _ = run_scripted(ReuseConfig(scene_every=3, scene_change=0.05, refresh_every=2), frames, images)
+    assert pipe.counts["scene_reused"] == 0
+    # A box that jumps forces a refresh of that person only.
+    moving = [([[10, 10, 60, 110], [80 + 40 * (i % 2), 10, 130 + 40 * (i % 2), 110]], [1, 2]) for i in range(4)]
+    pipe, _ = run_scripted(ReuseConfig(scene_every=1, refresh_every=10, refresh_iou=0.5), moving, [still] * 4)
+    assert pipe.counts["persons_computed"] == 2 + 3 and pipe.counts["persons_reused"] == 3
+
+
+def test_every_frame_config_and_reset():
+    still = np.zeros((120, 160, 3), np.uint8)
+    frames = [([[10, 10, 60, 110]], [1])] * 3
+    pipe, results = run_scripted(ReuseConfig(scene_every=1, refresh_every=1), frames, [still] * 3)
+    assert pipe.counts["persons_computed"] == 3 and pipe.counts["scene_computed"] == 3
+    assert results[0].record()["persons"][0]["track_id"] == 1
+    pipe.reset()
+    assert pipe.detector.resets == 2  # once at construction, once now
