@@ -67,7 +67,8 @@ def test_writers_produce_valid_files(tmp_path):
     c.write(record)
     assert json.loads((tmp_path / "a" / "o.jsonl").read_text()) == record, "flushed before close"
     j.close(), c.close()
-    rows = list(csv.reader(open(tmp_path / "o.csv")))
+    with open(tmp_path / "o.csv") as f:
+        rows = list(csv.reader(f))
     assert rows[0] == CSV_COLUMNS and len(rows) == 2 and rows[1][2] == "4" and rows[1][8] == "Peace"
     v = VideoWriter(tmp_path / "o.mp4", fps=10)
     for i in range(5):
