@@ -1,0 +1,127 @@
+"""Predicting a whole split (sharded over DDP ranks, gathered in order) and scoring it.
+
+    >>> from fusion import load_checkpoint
+    >>> from training.evaluation import evaluate_checkpoint
+    >>> result = evaluate_checkpoint("runs/clean-s0/best.pt", "/data/emotic", "test")   # doctest: +SKIP
+    >>> print(result.table())                                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from training.dataset import EmoticDataset
+from training.distributed import DistContext, gather_objects
+from training.metrics import EvalResult, equal_pr_thresholds, evaluate_arrays
+from training.sampling import EpochSampler
+
+log = logging.getLogger(__name__)
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 (or fp16) autocast on CUDA when enabled; a no-op context on CPU."""
+    if enabled and device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def model_inputs(model, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(body embedding, scene embedding) for a batch, from cached features or from pixels."""
+    b = batch["body_feat"].to(device) if "body_feat" in batch else model.encode_body(batch["body"].to(device))
+    s = (batch["scene_feat"].to(device) if "scene_feat" in batch
+         else model.encode_scene(batch["scene"].to(device)))
+    return b, s
+
+
+@torch.no_grad()
+def predict(model, dataset: EmoticDataset, *, batch_size: int = 128, ctx: DistContext | None = None,
+            num_workers: int = 0, amp: bool = False) -> dict[str, np.ndarray]:
+    """Category probabilities and VAD for every item, in dataset order (all ranks get the full arrays)."""
+    ctx = ctx or DistContext(device=next(model.parameters()).device)
+    sampler = EpochSampler(len(dataset), shuffle=False, rank=ctx.rank, world_size=ctx.world_size, pad=False)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers)
+    was_training = model.training
+    model.eval()
+    parts = {"index": [], "probs": [], "vad": [], "valid": []}
+    try:
+        for batch in loader:
+            with autocast(ctx.device, amp):
+                out = model.forward_features(*model_inputs(model, batch, ctx.device))
+            parts["index"].append(batch["index"].numpy())
+            parts["probs"].append(model.probabilities(out["cat_logits"].float()).cpu().numpy())
+            parts["vad"].append(out["vad"].float().cpu().numpy())
+            parts["valid"].append(batch["valid"].numpy())
+    finally:
+        model.train(was_training)
+    local = {k: (np.concatenate(v) if v else np.zeros((0,) + ((26,) if k == "probs" else (3,) if k == "vad"
+                                                               else ()))) for k, v in parts.items()}
+    gathered = gather_objects(ctx, local)
+    merged = {k: np.concatenate([g[k] for g in gathered]) for k in local}
+    order = np.argsort(merged["index"], kind="stable")
+    return {k: v[order] for k, v in merged.items()}
+
+
+def score(dataset: EmoticDataset, preds: dict[str, np.ndarray], thresholds=None) -> EvalResult:
+    """Metrics over the readable items (unreadable ones are counted in `skipped`)."""
+    keep = preds["valid"] > 0.5
+    labels = dataset.categories.numpy()[preds["index"]][keep]
+    vad_true = dataset.vad.numpy()[preds["index"]][keep]
+    return evaluate_arrays(labels, preds["probs"][keep], preds["vad"][keep], vad_true, thresholds=thresholds,
+                           skipped=int((~keep).sum()))
+
+
+def thresholds_from(dataset: EmoticDataset, preds: dict[str, np.ndarray]) -> np.ndarray:
+    keep = preds["valid"] > 0.5
+    return equal_pr_thresholds(dataset.categories.numpy()[preds["index"]][keep], preds["probs"][keep])
+
+
+def evaluate_checkpoint(checkpoint, data, split: str = "test", *, batch_size: int = 64, device: str = "auto",
+                        feature_cache: str | None = None, thresholds: str = "checkpoint",
+                        max_persons: int = 0, num_workers: int = 0) -> EvalResult:
+    """Load a checkpoint, predict one split of a data set, return its metrics.
+
+    `thresholds`: "checkpoint" (those chosen on val at training time, when the checkpoint has them),
+    "val" (recomputed on this data set's val split), or "none".
+    """
+    from emomon.errors import InputError
+    from fusion import load_checkpoint
+    from training.annotations import load_split
+    from training.distributed import pick_device
+    from training.features import FeatureCache
+
+    dev = pick_device(device)
+    model = load_checkpoint(checkpoint, map_location=dev)
+    cache = FeatureCache(feature_cache, batch_size=batch_size, device=dev) if feature_cache else None
+    if cache is not None and not model.config.freeze_scene:
+        raise InputError("--feature-cache needs a checkpoint whose scene tower was frozen")
+
+    def dataset_for(name: str) -> EmoticDataset:
+        records = load_split(data, name).records
+        if max_persons:
+            records = records[:max_persons]
+        scene = cache.scene_features(model, records) if cache is not None else None
+        return EmoticDataset(records, model.body_preprocess, model.scene_preprocess, scene_features=scene)
+
+    ctx = DistContext(device=dev)
+    ds = dataset_for(split)
+    preds = predict(model, ds, batch_size=batch_size, ctx=ctx, num_workers=num_workers)
+    thr = None
+    if thresholds == "checkpoint":
+        saved = (getattr(model, "checkpoint_metadata", {}) or {}).get("thresholds")
+        thr = np.asarray(saved, dtype=np.float64) if saved is not None else None
+    elif thresholds == "val":
+        val = ds if split == "val" else dataset_for("val")
+        thr = thresholds_from(val, preds if split == "val" else predict(model, val, batch_size=batch_size,
+                                                                         ctx=ctx, num_workers=num_workers))
+    elif thresholds != "none":
+        raise InputError(f"thresholds must be checkpoint, val or none, got '{thresholds}'")
+    result = score(ds, preds, thresholds=thr)
+    result.extra = {"checkpoint": str(checkpoint), "split": split, "model": model.model_name,
+                    "variant": (getattr(model, "checkpoint_metadata", {}) or {}).get("variant")}
+    return result
