@@ -59,13 +59,11 @@ def read_image(path: str):
 
 
 def find_boxes(args, image):
-    """Boxes from --boxes, else from the person detector (when installed), else the whole image."""
+    """Boxes from --boxes, else from the person detector."""
     if args.boxes:
         return args.boxes, None
-    try:
-        from detector import DetectorConfig, PersonDetector
-    except ImportError:
-        return None, None
+    from detector import DetectorConfig, PersonDetector
+
     detections = PersonDetector(DetectorConfig(weights=args.detector_weights, device=args.device)).detect(image)
     return detections.xyxy.tolist(), detections
 
