@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 
@@ -72,9 +73,11 @@ def run(args) -> int:
     from fusion import Predictor, describe_model, load_emotion_model
 
     image = read_image(args.image)
-    boxes, detections = find_boxes(args, image)
     model = load_emotion_model(args.emotion_model, device=args.device, seed=args.seed,
                                scene_weights=args.scene_weights, body_weights=args.body_weights)
+    boxes, detections = find_boxes(args, image)
+    if boxes == []:
+        logging.getLogger("emomon.predict").warning("no person found in %s", args.image)
     people = Predictor(model, device=args.device).predict(image, boxes) if boxes != [] else []
     rows = []
     for i, person in enumerate(people):

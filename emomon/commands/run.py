@@ -69,7 +69,8 @@ def pipeline_config(args):
         for name in ("scene_every", "scene_change", "refresh_every"):
             if getattr(args, name) is not None:
                 setattr(reuse, name, getattr(args, name))
-        reuse.__post_init__()
+        if reuse.scene_every < 1 or reuse.refresh_every < 1:
+            raise ValueError("--scene-every and --refresh-every must be >= 1 (1 = every frame)")
         smoothing = SmoothingConfig(args.smoothing, args.smooth_alpha, args.smooth_window)
     except ValueError as exc:
         raise InputError(str(exc)) from None

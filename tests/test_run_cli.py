@@ -1,0 +1,136 @@
+"""`emomon run` end to end on real video with the real YOLO weights, plus bad inputs and Ctrl-C."""
+
+from __future__ import annotations
+
+import collections
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import cv2
+import pytest
+
+from fusion import EMOTIC_CATEGORIES
+
+
+def emomon(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "emomon", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def street_run(tmp_path_factory, request):
+    """One 60-frame run of the real-size random model, shared by the assertions below."""
+    from conftest import shared_file
+
+    video, weights = shared_file("data/street_crossing.mp4"), shared_file("weights/yolo11n-pose.pt")
+    out = tmp_path_factory.mktemp("run")
+    proc = emomon("run", "--source", str(video), "--max-frames", "60", "--emotion-model", "random",
+                  "--detector-weights", str(weights), "--output", str(out / "o.mp4"), "--jsonl", str(out / "o.jsonl"),
+                  "--csv", str(out / "o.csv"), "--summary", str(out / "s.json"))
+    return proc, out
+
+
+def test_run_exits_0_and_logs_every_frame(street_run):
+    proc, out = street_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = (out / "o.jsonl").read_text().splitlines()
+    assert len(lines) == 60
+    records = [json.loads(line) for line in lines]
+    assert [r["frame"] for r in records] == list(range(60))
+    assert all(b["time"] > a["time"] for a, b in zip(records, records[1:]))
+    persons = [p for r in records for p in r["persons"]]
+    assert len(persons) >= 60 * 3, "several people per frame in this clip"
+    for p in persons:
+        assert list(p["emotions"]) == list(EMOTIC_CATEGORIES)
+        assert all(1 <= v <= 10 for v in p["vad"].values())
+        assert len(p["top"]) == 3 and len(p["box"]) == 4 and 0 < p["score"] <= 1
+        assert p["keypoints"] is not None and len(p["keypoints"]) == 17
+
+
+def test_track_ids_persist(street_run):
+    _, out = street_run
+    records = [json.loads(line) for line in (out / "o.jsonl").read_text().splitlines()]
+    frames_per_id = collections.Counter(
+        tid for r in records for tid in {p["track_id"] for p in r["persons"] if p["track_id"] is not None})
+    assert frames_per_id.most_common(1)[0][1] >= 40
+
+
+def test_video_csv_and_summary(street_run):
+    _, out = street_run
+    cap = cv2.VideoCapture(str(out / "o.mp4"))
+    assert cap.isOpened()
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 60
+    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (640, 360)
+    summary = json.loads((out / "s.json").read_text())
+    assert summary["frames"] == 60 and summary["tracks"]
+    for track in summary["tracks"]:
+        assert track["dominant_emotion"] in EMOTIC_CATEGORIES and set(track["mean_vad"]) == {
+            "valence", "arousal", "dominance"}
+    rows = (out / "o.csv").read_text().splitlines()
+    jsonl_persons = sum(len(json.loads(line)["persons"]) for line in (out / "o.jsonl").read_text().splitlines())
+    assert len(rows) == 1 + jsonl_persons
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "text_as_mp4", "empty_dir", "unreachable_rtsp",
+                                  "bad_option"])
+def test_bad_inputs_exit_2_with_one_clear_line(case, tmp_path, yolo_weights):
+    if case == "missing":
+        source, expect = str(tmp_path / "nope.mp4"), "not found"
+    elif case == "truncated":
+        from conftest import shared_file
+
+        data = shared_file("data/street_crossing.mp4").read_bytes()
+        (tmp_path / "cut.mp4").write_bytes(data[: len(data) * 2 // 5])
+        source, expect = str(tmp_path / "cut.mp4"), "cut.mp4"
+    elif case == "text_as_mp4":
+        (tmp_path / "notes.mp4").write_text("this is not a video\n" * 50)
+        source, expect = str(tmp_path / "notes.mp4"), "notes.mp4"
+    elif case == "empty_dir":
+        (tmp_path / "empty").mkdir()
+        source, expect = str(tmp_path / "empty"), "empty"
+    elif case == "unreachable_rtsp":
+        source, expect = f"rtsp://127.0.0.1:{closed_port()}/live", "rtsp://127.0.0.1"
+    else:
+        source, expect = "0", "--scene-every"
+    extra = ["--scene-every", "0"] if case == "bad_option" else []
+    start = time.monotonic()
+    proc = emomon("run", "--source", source, "--emotion-model", "random:two_stream_tiny",
+                  "--detector-weights", str(yolo_weights), "--jsonl", str(tmp_path / "o.jsonl"), *extra, timeout=120)
+    assert proc.returncode == 2, (case, proc.stderr[-1500:])
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("emomon: error:") and expect in last, last
+    assert "Traceback" not in proc.stderr
+    assert time.monotonic() - start < 60
+
+
+def test_ctrl_c_leaves_valid_video_and_jsonl(tmp_path, street_video, yolo_weights):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emomon", "run", "--source", str(street_video), "--emotion-model",
+         "random:two_stream_tiny", "--detector-weights", str(yolo_weights), "--output", str(tmp_path / "o.mp4"),
+         "--jsonl", str(tmp_path / "o.jsonl"), "--summary", str(tmp_path / "s.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jsonl = tmp_path / "o.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not jsonl.exists() or len(jsonl.read_text().splitlines()) < 8):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-1500:]
+    lines = jsonl.read_text().splitlines()
+    assert 8 <= len(lines) < 686
+    for line in lines:
+        json.loads(line)
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(lines)
+    ok, frame = cap.read()
+    assert ok and frame.shape == (360, 640, 3)
+    assert json.loads((tmp_path / "s.json").read_text())["stopped_by"] == "interrupted"
