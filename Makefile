@@ -23,8 +23,11 @@ venv: $(VENV)/.installed
 system-deps:
 	@bash .ci/system-deps.sh
 
+# The main job on the example images Ultralytics ships (bus.jpg, zidane.jpg): annotated frames + logs in out/.
+ASSETS = $$($(PY) -c 'import ultralytics, pathlib; print(pathlib.Path(ultralytics.__file__).parent / "assets")')
 demo: venv
-	$(VENV)/bin/emomon predict "$$($(PY) -c 'import ultralytics, pathlib; print(pathlib.Path(ultralytics.__file__).parent / "assets" / "bus.jpg")')" $(DEMO_ARGS)
+	$(VENV)/bin/emomon run --source "$(ASSETS)" --output out/demo.mp4 --jsonl out/demo.jsonl \
+		--csv out/demo.csv --summary out/demo_summary.json $(DEMO_ARGS)
 
 test: venv system-deps
 	$(PY) -m ruff check .

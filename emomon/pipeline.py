@@ -91,6 +91,7 @@ class EmotionPipeline:
         self.detector, self.predictor = detector, predictor
         self.config = config or PipelineConfig()
         self.smoother = TrackSmoother(self.config.smoothing)
+        self.tracking = True  # off for unrelated still images: ids (and smoothing) only make sense in video
         self.times = StageTimes()
         self.counts = defaultdict(int)
         self.reset()
@@ -119,7 +120,7 @@ class EmotionPipeline:
 
     def process(self, index: int, time_s: float, image: np.ndarray) -> FrameResult:
         t0 = time.perf_counter()
-        dets = self.detector.track(image)
+        dets = self.detector.track(image) if self.tracking else self.detector.detect(image)
         t1 = time.perf_counter()
         self.times.add("detect_track", t1 - t0)
         cfg = self.config.reuse

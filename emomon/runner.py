@@ -42,6 +42,7 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
     """Process every frame of `source`; outputs are flushed per frame and closed however the run ends."""
     pipeline.reset()
     info = source.info
+    pipeline.tracking = getattr(getattr(info, "kind", None), "value", "file") not in ("image", "images")
     report = RunReport()
     summary = RunSummary()
     writers = []

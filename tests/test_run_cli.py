@@ -134,3 +134,17 @@ def test_ctrl_c_leaves_valid_video_and_jsonl(tmp_path, street_video, yolo_weight
     ok, frame = cap.read()
     assert ok and frame.shape == (360, 640, 3)
     assert json.loads((tmp_path / "s.json").read_text())["stopped_by"] == "interrupted"
+
+
+def test_image_folder_is_detected_per_image_without_tracking(tmp_path, group_photo, yolo_weights):
+    import shutil
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(group_photo, folder / "a.jpg")
+    cv2.imwrite(str(folder / "b.png"), cv2.imread(str(group_photo))[:, ::-1])
+    proc = emomon("run", "--source", str(folder), "--emotion-model", "random:two_stream_tiny",
+                  "--detector-weights", str(yolo_weights), "--jsonl", str(tmp_path / "o.jsonl"))
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    records = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [len(r["persons"]) for r in records] == [6, 6], "every photo's persons, none lost to track confirmation"
