@@ -239,3 +239,34 @@ def test_config_precedence_defaults_yaml_flags(tmp_path):
     saved = load_config("clean", {"data": "a", "epochs": 3}).to_dict()
     assert resume_mismatches(saved, load_config("clean", {"data": "b", "epochs": 3, "num_workers": 2})) == []
     assert resume_mismatches(saved, load_config("clean", {"data": "a", "epochs": 4})) == ["epochs"]
+
+
+def test_tensorboard_logging_when_installed_and_silent_without(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from training.trainer import _TensorBoard
+
+    calls = []
+
+    class Writer:
+        def __init__(self, logdir):
+            calls.append(("init", logdir))
+
+        def add_scalar(self, key, value, step):
+            calls.append((key, value, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            calls.append("close")
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
+    tb = _TensorBoard(tmp_path, True)
+    tb.log({"epoch": 1, "val_mAP": 0.5, "variant": "x"}, 1)
+    tb.close()
+    assert calls == [("init", str(tmp_path / "tb")), ("val_mAP", 0.5, 1), "close"]
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # not installed: import fails
+    assert _TensorBoard(tmp_path, True).writer is None
+    assert _TensorBoard(tmp_path, False).writer is None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import logging
 import os
 import re
@@ -291,11 +292,17 @@ def _mat_person(p, image: str, size, where: str) -> _RawPerson:
     return _RawPerson(image, bbox if len(bbox) == 4 else None, cats, vad, size, where, note)
 
 
-def _read_mat(path: Path, split: str) -> list[_RawPerson]:
+@functools.lru_cache(maxsize=1)
+def _loadmat(path: str, mtime_ns: int) -> dict:
+    """The parsed file, kept for the next split (the real file takes seconds to parse)."""
     import scipy.io
 
+    return scipy.io.loadmat(path)
+
+
+def _read_mat(path: Path, split: str) -> list[_RawPerson]:
     try:
-        mat = scipy.io.loadmat(str(path))
+        mat = _loadmat(str(path.resolve()), path.stat().st_mtime_ns)
     except NotImplementedError as exc:  # MATLAB v7.3 (HDF5)
         raise InputError(f"'{path}' is a MATLAB v7.3 file; re-save it with save(..., '-v7') "
                          f"(the official EMOTIC file is v5)") from exc

@@ -156,7 +156,7 @@ def register(subparsers) -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per variant (default 3)")
     p.add_argument("--out", default="runs/ablation")
-    p.add_argument("--quick", action="store_true", help="tiny model, random towers, 6 epochs (CPU minutes)")
+    p.add_argument("--quick", action="store_true", help="tiny model, random towers, 8 epochs (CPU minutes)")
     p.add_argument("--variants", help="comma-separated subset (default all five)")
     p.add_argument("--no-feature-cache", action="store_true")
     _train_flags(p, ablate=True)

@@ -72,6 +72,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_workers: int = -1  # -1: 0 on CPU, min(8, cores - 1) on CUDA
+    threads: int = 0  # > 0: torch intra-op threads for this run (1 avoids thrashing on a busy shared CPU)
     feature_cache: str | None = None  # directory; caches frozen-tower embeddings
     cache_body: bool = False  # also cache body embeddings (freezes the body tower)
     max_train: int = 0  # > 0: use a fixed random subset of this many training persons (smoke runs)
@@ -120,7 +121,7 @@ class TrainConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 # fields that may change between a run and its --resume without changing the result
-RESUME_FREE = {"out", "resume", "num_workers", "progress", "tensorboard", "device", "data", "feature_cache",
+RESUME_FREE = {"out", "resume", "num_workers", "threads", "progress", "tensorboard", "device", "data", "feature_cache",
                "check_images", "simplifies", "eval_batch_size"}
 
 

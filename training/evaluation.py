@@ -63,6 +63,7 @@ def predict(model, dataset: EmoticDataset, *, batch_size: int = 128, ctx: DistCo
                                                                else ()))) for k, v in parts.items()}
     gathered = gather_objects(ctx, local)
     merged = {k: np.concatenate([g[k] for g in gathered]) for k in local}
+    merged["index"] = merged["index"].astype(np.int64)  # a rank with no items contributes an empty float array
     order = np.argsort(merged["index"], kind="stable")
     return {k: v[order] for k, v in merged.items()}
 

@@ -197,11 +197,15 @@ def train(cfg: TrainConfig, *, on_epoch_end=None) -> RunResult:
     """
     cfg.validate()
     t_start = time.perf_counter()
+    threads = torch.get_num_threads()
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     ctx = D.setup(cfg.device)
     try:
         return _train(cfg, ctx, on_epoch_end, t_start)
     finally:
         D.cleanup(ctx)
+        torch.set_num_threads(threads)
 
 
 def _train(cfg: TrainConfig, ctx: D.DistContext, on_epoch_end, t_start: float) -> RunResult:
