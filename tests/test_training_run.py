@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from emomon.cli import main
-from fusion import create_model, load_checkpoint
+from fusion import create_model, describe_model, load_checkpoint
 from training import EmoticDataset, load_config, load_split, train
 from training.evaluation import predict, score
 from training.synthetic import category_driver, make_synthetic
@@ -73,7 +73,9 @@ def test_each_variant_learns_the_planted_relation(variant, synth, feature_cache,
     model = load_checkpoint(run / "best.pt")
     meta = model.checkpoint_metadata
     assert meta["variant"] == variant and meta["seed"] == 0 and len(meta["thresholds"]) == 26
-    assert meta["test"]["mAP"] == pytest.approx(after.map) and meta["training_data"]["train_persons"] > 500
+    assert meta["metrics"]["test_mAP"] == pytest.approx(100 * after.map)  # percent, as fusion reads it
+    assert meta["training_data"]["train_persons"] > 500
+    assert f"reported mAP {100 * after.map:.2f}" in describe_model(model)  # what the app shows
     if variant == "ccim":  # the dictionary travels with the checkpoint
         assert model.ccim.priors.sum().item() == pytest.approx(1.0)
 
@@ -112,7 +114,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(synth, tmp_path):
     assert main(argv[:argv.index("--epochs") + 1] + ["4"] + argv[argv.index("--epochs") + 2:]) == 2
 
 
-def test_ablate_writes_table_csv_png_and_evaluate_matches(synth, tmp_path, capsys):
+def test_ablate_writes_table_csv_png_and_reuses_finished_runs(synth, tmp_path, capsys):
     out = tmp_path / "abl"
     argv = ["ablate", "--data", str(synth), "--seeds", "2", "--epochs", "1", "--quick", "--out", str(out),
             "--no-progress", "--set", "max_train=120", "--set", "max_eval=60", "--set", "tensorboard=false"]

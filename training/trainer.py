@@ -171,6 +171,13 @@ class _TensorBoard:
             self.writer.close()
 
 
+def _metrics_meta(split: str, res: EvalResult) -> dict:
+    """Checkpoint metadata convention (fusion.describe_model reads it): mAP in percent, as in the paper."""
+    return {f"{split}_mAP": 100 * res.map, f"{split}_mAP_interp": 100 * res.map_interp,
+            f"{split}_vad_mae": res.vad_mae_mean, f"{split}_vad_mae_per_dim": res.vad_mae.tolist(),
+            f"{split}_excluded": res.excluded}
+
+
 def _num_workers(cfg: TrainConfig, device: torch.device) -> int:
     if cfg.num_workers >= 0:
         return cfg.num_workers
@@ -324,8 +331,7 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, on_epoch_end, t_start: float) -
 
     def checkpoint_metadata(epoch: int, val: EvalResult) -> dict:
         return {"variant": cfg.variant, "seed": cfg.seed, "task": cfg.task, "epoch": epoch,
-                "training_data": data_meta, "val": {"mAP": val.map, "mAP_interp": val.map_interp,
-                                                    "vad_mae": val.vad_mae.tolist()},
+                "training_data": data_meta, "metrics": _metrics_meta("val", val),
                 "config": cfg.to_dict(), "simplifies": cfg.simplifies, **prep_info}
 
     # ---------------------------------------------------------------- epochs
@@ -379,7 +385,7 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, on_epoch_end, t_start: float) -
         val_preds = predict(model, val_ds, batch_size=cfg.eval_batch_size, ctx=ctx, num_workers=workers,
                             amp=use_amp)
         val = score(val_ds, val_preds)
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[-1]["lr"],
+        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],  # the heads' (towers: x scale)
                **{f"train_{k}": totals[k] / max(totals["n"], 1.0) for k in sums if k != "n"
                   and (k != "context_loss" or cfg.task == "clef_lite")},
                "val_mAP": val.map, "val_mAP_interp": val.map_interp, "val_vad_mae": val.vad_mae_mean,
@@ -387,7 +393,7 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, on_epoch_end, t_start: float) -
                "train_seconds": train_seconds, "val_seconds": time.perf_counter() - t1,
                "train_persons_per_second": totals["n"] / max(train_seconds, 1e-9)}
         history.append(row)
-        improved = val.map > best["map"]
+        improved = best["epoch"] < 0 or val.map > best["map"]  # the first epoch always gives a best.pt
         if improved:
             best = {"epoch": epoch + 1, "map": val.map}
         if ctx.is_main:
@@ -422,9 +428,8 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, on_epoch_end, t_start: float) -
                                       num_workers=workers, amp=use_amp), thresholds)
     seconds = time.perf_counter() - t_start
     if ctx.is_main:
-        meta = {**payload["metadata"], "thresholds": thresholds.tolist(),
-                "test": None if test is None else {"mAP": test.map, "mAP_interp": test.map_interp,
-                                                   "vad_mae": test.vad_mae.tolist(), "excluded": test.excluded}}
+        meta = {**payload["metadata"], "thresholds": thresholds.tolist()}
+        meta["metrics"] = {**_metrics_meta("val", val), **(_metrics_meta("test", test) if test else {})}
         meta.pop("saved_at", None)
         save_checkpoint(model, best_path, metadata=meta)
         epochs_run = [r for r in history]
