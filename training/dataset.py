@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from fusion.preprocess import Preprocess, preprocess_images
+from fusion.preprocess import Preprocess, crop_persons, preprocess_images
 from training.annotations import MIN_BOX, PersonRecord
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,10 @@ def read_image(path: str | Path) -> np.ndarray | None:
 
 
 def crop_box(image: np.ndarray, bbox) -> np.ndarray | None:
-    """The body crop, with the box clamped to the decoded image; None when nothing usable is left."""
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = bbox
-    x1, y1 = int(np.floor(max(0.0, x1))), int(np.floor(max(0.0, y1)))
-    x2, y2 = int(np.ceil(min(float(w), x2))), int(np.ceil(min(float(h), y2)))
-    if x2 - x1 < MIN_BOX or y2 - y1 < MIN_BOX:
-        return None
-    return image[y1:y2, x1:x2]
+    """The body crop, with the box clamped to the decoded image (as at inference: fusion's crop_persons);
+    None when nothing usable is left."""
+    crops = crop_persons(image, [bbox], min_size=MIN_BOX)
+    return crops.images[0] if crops.images else None
 
 
 class EmoticDataset(Dataset):

@@ -31,11 +31,12 @@ def autocast(device: torch.device, enabled: bool):
     return contextlib.nullcontext()
 
 
-def model_inputs(model, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(body embedding, scene embedding) for a batch, from cached features or from pixels."""
-    b = batch["body_feat"].to(device) if "body_feat" in batch else model.encode_body(batch["body"].to(device))
-    s = (batch["scene_feat"].to(device) if "scene_feat" in batch
-         else model.encode_scene(batch["scene"].to(device)))
+def model_inputs(model, batch: dict, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(body embedding, scene embedding) for a batch, from cached features or from pixels (moved to
+    `device` when given)."""
+    get = (lambda k: batch[k]) if device is None else (lambda k: batch[k].to(device))
+    b = get("body_feat") if "body_feat" in batch else model.encode_body(get("body"))
+    s = get("scene_feat") if "scene_feat" in batch else model.encode_scene(get("scene"))
     return b, s
 
 

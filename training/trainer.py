@@ -22,7 +22,6 @@ so a run killed after epoch k and resumed from `last.pt` ends bit-identical on C
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import os
@@ -36,11 +35,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from emomon.errors import InputError
+from emomon.outputs import write_json_atomic
 from training import distributed as D
 from training.annotations import SplitData, load_split
 from training.config import TrainConfig, resume_mismatches, save_config
 from training.dataset import EmoticDataset
-from training.evaluation import autocast, predict, score, thresholds_from
+from training.evaluation import autocast, model_inputs, predict, score, thresholds_from
 from training.features import FeatureCache
 from training.metrics import EvalResult
 from training.sampling import EpochSampler, class_balanced_weights
@@ -70,10 +70,7 @@ class _TrainForward(nn.Module):
         self.model = model
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        m = self.model
-        b = inputs["body_feat"] if "body_feat" in inputs else m.encode_body(inputs["body"])
-        s = inputs["scene_feat"] if "scene_feat" in inputs else m.encode_scene(inputs["scene"])
-        return m.forward_features(b, s)
+        return self.model.forward_features(*model_inputs(self.model, inputs))
 
 
 def lr_lambda(total_steps: int, warmup_steps: int, min_ratio: float):
@@ -125,12 +122,6 @@ def _mixup(batch: dict, alpha: float, gen: torch.Generator) -> dict:
 def _atomic_torch_save(obj, path: Path) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -255,9 +246,9 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, on_epoch_end, t_start: float) -
     except InputError as exc:
         log.warning("no test evaluation: %s", exc)
     if ctx.is_main:
-        _atomic_text(run_dir / "data.json", json.dumps(
-            {"data": str(cfg.data), **{s: d.report.as_dict() for s, d in splits.items()},
-             "used": {s: len(d) for s, d in splits.items()}}, indent=1))
+        write_json_atomic(run_dir / "data.json", {"data": str(cfg.data), **{s: d.report.as_dict() for s, d in
+                                                                             splits.items()},
+                                                   "used": {s: len(d) for s, d in splits.items()}})
 
     # ---------------------------------------------------------------- model, task
     task = build_task(cfg)
@@ -440,7 +431,7 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, on_epoch_end, t_start: float) -
                             if epochs_run else None,
                             "feature_cache": bool(cfg.feature_cache), "device": str(device),
                             "world_size": ctx.world_size}}
-        _atomic_text(run_dir / "final.json", json.dumps(final, indent=1))
+        write_json_atomic(run_dir / "final.json", final)
         log.info("%s seed %d done: best epoch %d, val mAP %.2f, test mAP %s (%.0fs)", cfg.variant, cfg.seed,
                  best["epoch"], 100 * val.map, "n/a" if test is None else f"{100 * test.map:.2f}", seconds)
     D.barrier(ctx)
