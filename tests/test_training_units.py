@@ -270,3 +270,18 @@ def test_tensorboard_logging_when_installed_and_silent_without(tmp_path, monkeyp
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # not installed: import fails
     assert _TensorBoard(tmp_path, True).writer is None
     assert _TensorBoard(tmp_path, False).writer is None
+
+
+def test_ablation_reuses_a_finished_run_only_for_the_same_config_and_data(tmp_path):
+    from training.ablation import _finished
+    from training.config import save_config
+
+    cfg = load_config("asl", {"data": "/data/a", "out": str(tmp_path / "run"), "epochs": 2})
+    save_config(cfg, tmp_path / "run" / "config.yaml")
+    assert _finished(cfg) is None  # no final.json yet: not finished
+    (tmp_path / "run" / "final.json").write_text('{"test": null}')
+    assert _finished(cfg) == {"test": None}
+    assert _finished(load_config("asl", {"data": "/data/a", "out": str(tmp_path / "run"), "num_workers": 3,
+                                         "epochs": 2})) is not None  # runtime-only fields do not matter
+    assert _finished(load_config("asl", {"data": "/data/b", "out": str(tmp_path / "run"), "epochs": 2})) is None
+    assert _finished(load_config("asl", {"data": "/data/a", "out": str(tmp_path / "run"), "epochs": 3})) is None

@@ -56,7 +56,7 @@ def _finished(cfg: TrainConfig) -> dict | None:
         return None
     try:
         old = yaml.safe_load(saved.read_text()) or {}
-        if resume_mismatches(old, cfg):
+        if resume_mismatches(old, cfg) or old.get("data") != cfg.data:  # a resume may move the data; reuse not
             return None
         return json.loads(final.read_text())
     except (OSError, ValueError, yaml.YAMLError):
