@@ -23,6 +23,8 @@ from fusion.categories import (
 )
 from fusion.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from fusion.config import TwoStreamConfig, ZeroShotConfig
+from fusion.detector_export import detector_weights_for_backend, export_detector
+from fusion.export import OnnxFileError, ensure_onnx, export_onnx, read_onnx_metadata, weights_sha256
 from fusion.factory import create_model, list_models, model_entry, register_model
 from fusion.loading import RANDOM_WARNING, describe_model, load_emotion_model
 from fusion.predictor import PersonEmotion, Predictor
@@ -41,4 +43,7 @@ __all__ = [
     "crop_persons", "describe_model", "list_backends", "list_models", "load_checkpoint",
     "load_emotion_model", "model_entry", "preprocess_images", "read_checkpoint", "register_backend",
     "register_model", "save_checkpoint",
+    # accelerated inference (ONNX export, detector export)
+    "OnnxFileError", "detector_weights_for_backend", "ensure_onnx", "export_detector", "export_onnx",
+    "read_onnx_metadata", "weights_sha256",
 ]

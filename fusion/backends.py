@@ -72,3 +72,21 @@ def create_backend(name: str, model: EmotionModel, device: str = "cpu", **option
     if name not in _BACKENDS:
         raise InputError(f"unknown backend '{name}': choose one of {', '.join(list_backends())}")
     return _BACKENDS[name](model, device=device, **options)
+
+
+def _lazy(module: str, cls: str) -> Callable[..., InferenceBackend]:
+    """A factory that imports its backend module on first use (onnxruntime/TensorRT load only if asked)."""
+
+    def factory(model: EmotionModel, device: str = "cpu", **options) -> InferenceBackend:
+        import importlib
+
+        return getattr(importlib.import_module(module), cls)(model, device=device, **options)
+
+    factory.__name__ = cls
+    return factory
+
+
+register_backend("torch-fp16", _lazy("fusion.backends_torch_fast", "TorchFastBackend"))
+register_backend("torch-compile", _lazy("fusion.backends_torch_fast", "TorchCompileBackend"))
+register_backend("onnxruntime", _lazy("fusion.backends_onnx", "OnnxRuntimeBackend"))
+register_backend("tensorrt", _lazy("fusion.backends_tensorrt", "TensorRTBackend"))
