@@ -1,4 +1,4 @@
-"""Detector settings, one dataclass (CLI flags map onto it one to one)."""
+"""Detector settings in one dataclass, so CLI flags, the app and benchmarks map onto it one to one."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ from dataclasses import dataclass
 
 @dataclass
 class DetectorConfig:
-    weights: str = "yolo11n-pose.pt"   # an Ultralytics name (downloaded once) or a local .pt/.onnx/.engine
+    """What `PersonDetector` loads and how it runs.
+
+    `weights` is an Ultralytics release name (downloaded once into Ultralytics' cache) or a local file;
+    exported `.onnx`/`.engine` files go through the same `YOLO(path)` call as `.pt` checkpoints.
+    """
+
+    weights: str = "yolo11n-pose.pt"
     conf: float = 0.25
     iou: float = 0.7
     imgsz: int = 640
-    device: str = "cpu"
-    half: bool = False                 # fp16 inference; only honoured on CUDA
-    tracker: str = "bytetrack.yaml"    # or "botsort.yaml" (Ultralytics' trackers)
-    min_box_size: int = 16             # persons thinner or shorter than this (pixels) are skipped
+    device: str = "cpu"              # "cpu", "cuda", "cuda:0", ...
+    half: bool = False               # fp16 inference; only honoured on CUDA
+    tracker: str = "bytetrack.yaml"  # or "botsort.yaml", or a path to a tracker YAML of either kind
+    min_box_size: int = 16           # persons thinner or shorter than this (pixels) are skipped
     max_det: int = 100

@@ -1,115 +1,140 @@
-"""Person detection and tracking on Ultralytics YOLO, returned as `supervision.Detections`.
+"""`PersonDetector`: persons from any Ultralytics detect/segment/pose model, as `supervision.Detections`.
 
-Any Ultralytics detection or pose model works; only the person class is kept. Pose models add 17 COCO
-keypoints per person in `detections.data["keypoints"]` (N, 17, 3: x, y, confidence). Tracking uses
-Ultralytics' own ByteTrack/BoT-SORT with persistent state, reset per source with `reset()`.
+Only the person class is kept. Pose models add 17 COCO keypoints per person in
+`detections.data["keypoints"]` (N, 17, 3: x, y, confidence), present even when N is 0 so results always
+have the same columns. Tiny or non-finite boxes are dropped before tracking, with a reason in the log.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 import supervision as sv
 
 from detector.config import DetectorConfig
-from emomon.errors import InputError
+from detector.tracking import assign_ids, new_tracker, tracker_settings
+from detector.weights import FLAG, DetectorError, first_line, load_yolo
 
 log = logging.getLogger(__name__)
 
-FLAG = "--detector-weights PATH"
-
-
-class DetectorError(InputError):
-    """Detector weights that are missing, unreadable or cannot be downloaded."""
-
-
-def _looks_like_path(weights: str) -> bool:
-    return os.sep in weights or "/" in weights or weights.startswith(".")
-
-
-def load_yolo(weights: str):
-    """YOLO(weights) with one-line errors for the three ways it fails."""
-    from ultralytics import YOLO
-
-    path = Path(weights).expanduser()
-    if _looks_like_path(weights) and not path.exists():
-        raise DetectorError(f"detector weights '{weights}' not found; pass an existing file with {FLAG}")
-    try:
-        return YOLO(str(path) if path.exists() else weights)
-    except FileNotFoundError as exc:
-        raise DetectorError(f"detector weights '{weights}' not found ({exc}); pass a file with {FLAG}") from None
-    except Exception as exc:  # noqa: BLE001 - Ultralytics raises many types for bad/unreachable files
-        if path.exists():
-            raise DetectorError(f"detector weights '{weights}' are not a valid Ultralytics model "
-                                f"({type(exc).__name__}); pass a YOLO .pt/.onnx/.engine file with {FLAG}") from None
-        from ultralytics.utils import SETTINGS
-
-        raise DetectorError(
-            f"cannot get detector weights '{weights}': not in the working folder or {SETTINGS.get('weights_dir')} "
-            f"and the download failed ({type(exc).__name__}); download it on a connected machine and pass it "
-            f"with {FLAG}") from None
-
 
 class PersonDetector:
-    """`track(frame)` for video (ids persist across calls), `detect(frame)` for single images."""
+    """Load the model once; `detect()` for unrelated images, `track()` for video frames (ids persist).
+
+    Each tracking source (a key, 0 by default) has its own tracker, so several streams can share one
+    model through `track_batch()`; `reset()` starts a source (or all) afresh with ids from 1.
+    """
 
     def __init__(self, config: DetectorConfig | None = None):
         self.config = config or DetectorConfig()
+        self._tracker_settings = tracker_settings(self.config.tracker, self.config.device)  # cheap, so first
+        self._trackers: dict[Hashable, object] = {}
         self.model = load_yolo(self.config.weights)
-        names = getattr(self.model, "names", None) or {0: "person"}
-        persons = [i for i, n in names.items() if str(n).lower() == "person"]
-        self.person_class = persons[0] if persons else 0
-        self.has_keypoints = getattr(self.model, "task", "") == "pose"
-        self.skipped = 0
-        self._half = self.config.half and str(self.config.device).startswith("cuda")
+        self.person_class = 0
+        self._warm_up()  # before anything else reads the model: exported files build their backend lazily
+        self.has_keypoints = self.model.task == "pose"
+        self.skipped = 0  # detections dropped as tiny or degenerate, over the detector's life
 
     def _kwargs(self) -> dict:
         c = self.config
         kwargs = {"classes": [self.person_class], "conf": c.conf, "iou": c.iou, "imgsz": c.imgsz,
                   "device": c.device, "max_det": c.max_det, "verbose": False}
-        if self._half:  # newer Ultralytics spells fp16 `quantize=16`; older ones `half=True`
+        if c.half and str(c.device).startswith("cuda"):  # newer Ultralytics spells fp16 `quantize=16`
             from ultralytics.cfg import DEFAULT_CFG_DICT
 
             kwargs.update({"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True})
         return kwargs
 
+    def _warm_up(self) -> None:
+        """Read the class names and run one tiny forward pass now, so a broken export or a bad device
+        fails here with one line, not with a traceback at frame 1."""
+        try:
+            self.person_class = _person_class(self.model.names)
+            self.model.predict(np.zeros((64, 64, 3), np.uint8), **self._kwargs())
+        except Exception as exc:  # noqa: BLE001 - onnxruntime, TensorRT and CUDA raise their own types
+            raise DetectorError(f"detector weights '{self.config.weights}' failed to load or run on device "
+                                f"'{self.config.device}' ({first_line(exc)}); check the device or pass "
+                                f"another model with {FLAG}") from None
+
     def detect(self, frame: np.ndarray) -> sv.Detections:
-        return self._convert(self.model.predict(frame, **self._kwargs())[0])
+        """Persons in one BGR frame, without tracking (`tracker_id` is None)."""
+        return self.detect_batch([frame])[0]
 
-    def detect_batch(self, frames: list[np.ndarray]) -> list[sv.Detections]:
-        """Several frames (e.g. several streams) in one call, without tracking."""
-        if not frames:
-            return []
-        return [self._convert(r) for r in self.model.predict(list(frames), **self._kwargs())]
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[sv.Detections]:
+        """Persons in several frames (e.g. one per stream) with one batched model call, without tracking."""
+        valid = [i for i, f in enumerate(frames) if f is not None and getattr(f, "size", 0)]
+        out = [self._empty() for _ in frames]
+        if len(valid) < len(frames):
+            log.debug("detector: %d empty frame(s) give no persons", len(frames) - len(valid))
+        if valid:
+            results = self.model.predict([frames[i] for i in valid], **self._kwargs())
+            for i, result in zip(valid, results):
+                out[i] = self._filter(self._convert(result))
+        return out
 
-    def track(self, frame: np.ndarray) -> sv.Detections:
-        result = self.model.track(frame, persist=True, tracker=self.config.tracker, **self._kwargs())[0]
-        return self._convert(result)
+    def track(self, frame: np.ndarray, source: Hashable = 0) -> sv.Detections:
+        """Persons in one video frame with persistent `tracker_id`s (per `source`)."""
+        return self.track_batch([frame], [source])[0]
 
-    def reset(self) -> None:
-        """Start tracking afresh (new source): ids restart and no state leaks between sources."""
-        predictor = getattr(self.model, "predictor", None)
-        for tracker in getattr(predictor, "trackers", None) or []:
-            tracker.reset()
+    def track_batch(self, frames: Sequence[np.ndarray], sources: Sequence[Hashable] | None = None
+                    ) -> list[sv.Detections]:
+        """One frame from each source (default: source i for frames[i]): one model call, one tracker each."""
+        sources = list(range(len(frames))) if sources is None else list(sources)
+        if len(sources) != len(frames):
+            raise ValueError(f"track_batch got {len(frames)} frames but {len(sources)} sources")
+        out = []
+        for frame, source, dets in zip(frames, sources, self.detect_batch(frames)):
+            if frame is None or not getattr(frame, "size", 0):
+                dets.tracker_id = np.empty(0, int)
+                out.append(dets)
+                continue
+            if source not in self._trackers:
+                self._trackers[source] = new_tracker(self._tracker_settings)
+            out.append(assign_ids(self._trackers[source], dets, frame))
+        return out
+
+    def reset(self, source: Hashable | None = None) -> None:
+        """Forget tracking state for `source` (None: every source); its ids restart at 1."""
+        if source is None:
+            self._trackers.clear()
+        else:
+            self._trackers.pop(source, None)
 
     def _convert(self, result) -> sv.Detections:
         dets = sv.Detections.from_ultralytics(result)
-        if result.keypoints is not None and len(dets):
+        dets.xyxy = dets.xyxy.astype(np.float32)
+        if result.keypoints is not None:
             dets.data["keypoints"] = result.keypoints.data.cpu().numpy().astype(np.float32)
-        return self._filter(dets)
+        return dets
+
+    def _empty(self) -> sv.Detections:
+        data = {"class_name": np.empty(0, str)}
+        if self.has_keypoints:
+            shape = tuple(getattr(self.model.model, "kpt_shape", None) or (17, 3))
+            data["keypoints"] = np.empty((0, *shape), np.float32)
+        return sv.Detections(xyxy=np.empty((0, 4), np.float32), confidence=np.empty(0, np.float32),
+                             class_id=np.empty(0, int), data=data)
 
     def _filter(self, dets: sv.Detections) -> sv.Detections:
+        """Drop boxes too small (or not finite) to crop a person from, logging why for each."""
         if not len(dets):
             return dets
-        wh = dets.xyxy[:, 2:] - dets.xyxy[:, :2]
         finite = np.isfinite(dets.xyxy).all(axis=1)
+        wh = np.where(finite[:, None], dets.xyxy[:, 2:] - dets.xyxy[:, :2], 0)
         keep = finite & (wh.min(axis=1) >= self.config.min_box_size)
         for i in np.flatnonzero(~keep):
-            why = "non-finite box" if not finite[i] else f"{wh[i, 0]:.0f}x{wh[i, 1]:.0f}px is below the " \
-                                                         f"{self.config.min_box_size}px minimum"
-            log.info("skipping a person detection: %s", why)
+            why = ("non-finite box" if not finite[i] else
+                   f"{wh[i, 0]:.0f}x{wh[i, 1]:.0f}px is below the {self.config.min_box_size}px minimum")
+            log.debug("detector: skipped a person detection: %s", why)
         self.skipped += int((~keep).sum())
-        return dets[keep]
+        return dets if keep.all() else dets[keep]
+
+
+def _person_class(names: dict) -> int:
+    """Index of the 'person' class (0 in COCO models); 0 with a warning when the model has none."""
+    persons = [i for i, n in (names or {}).items() if str(n).lower() == "person"]
+    if not persons:
+        log.warning("detector: the model has no 'person' class; using class 0 (%s)", (names or {}).get(0))
+    return persons[0] if persons else 0

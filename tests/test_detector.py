@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,55 +19,120 @@ def detector():
     return PersonDetector(DetectorConfig(weights=str(shared_file("weights/yolo11n-pose.pt"))))
 
 
-def test_group_photo_six_persons_with_keypoints(detector, group_photo):
-    dets = detector.detect(cv2.imread(str(group_photo)))
-    assert len(dets) == 6
-    assert (dets.confidence > 0.5).all()
-    assert dets.data["keypoints"].shape == (6, 17, 3)
-    assert (dets.class_id == 0).all()
+@pytest.fixture(scope="module")
+def street_frames():
+    from conftest import shared_file
 
-
-def read_frames(video, n):
-    cap = cv2.VideoCapture(str(video))
-    frames = [cap.read()[1] for _ in range(n)]
+    cap = cv2.VideoCapture(str(shared_file("data/street_crossing.mp4")))
+    frames = [cap.read()[1] for _ in range(60)]
     cap.release()
     return frames
 
 
-def test_track_ids_persist_and_reset(detector, street_video):
-    frames = read_frames(street_video, 60)
+def test_group_photo_six_persons_with_keypoints(detector, group_photo):
+    dets = detector.detect(cv2.imread(str(group_photo)))
+    assert len(dets) == 6
+    assert (dets.confidence > 0.5).all()
+    assert dets.xyxy.dtype == np.float32 and dets.xyxy.shape == (6, 4)
+    assert dets.data["keypoints"].shape == (6, 17, 3)
+    assert (dets.class_id == 0).all() and dets.tracker_id is None
+
+
+def test_track_ids_persist_and_reset(detector, street_frames):
     detector.reset()
-    per_frame = [detector.track(f) for f in frames]
-    counts = collections.Counter(int(t) for d in per_frame if d.tracker_id is not None for t in d.tracker_id)
+    per_frame = [detector.track(f) for f in street_frames]
+    assert all(d.tracker_id is not None and len(d.tracker_id) == len(d) for d in per_frame)
+    counts = collections.Counter(int(t) for d in per_frame for t in d.tracker_id)
     assert counts.most_common(1)[0][1] >= 40
-    first_ids = set(per_frame[0].tracker_id.tolist())
+    first = per_frame[0].tracker_id.tolist()
+    assert sorted(first) == list(range(1, len(first) + 1))
+    assert max(counts) > len(first), "the clip creates new tracks, so a leaking counter would show"
     detector.reset()
-    again = detector.track(frames[0])
-    assert set(again.tracker_id.tolist()) == first_ids, "after reset ids restart: no state leaks between sources"
+    again = detector.track(street_frames[0]).tracker_id.tolist()
+    assert again == first, "after reset ids restart at 1: no state leaks between sources"
 
 
-def test_empty_frame_and_tiny_boxes(detector, group_photo, caplog):
-    assert len(detector.detect(np.zeros((360, 640, 3), np.uint8))) == 0
+def test_sources_are_tracked_independently(detector, street_frames):
+    detector.reset()
+    a, b = detector.track_batch([street_frames[0], street_frames[0]], sources=["cam-a", "cam-b"])
+    assert a.tracker_id.tolist() == b.tracker_id.tolist() == list(range(1, len(a) + 1))
+    detector.detect(street_frames[30])  # plain detection must not touch any tracker
+    later = detector.track(street_frames[1], source="cam-a")
+    assert set(later.tracker_id.tolist()) <= set(a.tracker_id.tolist())
+    detector.reset()
+
+
+BLACK, SKY = np.zeros((360, 640, 3), np.uint8), np.full((240, 320, 3), (235, 206, 135), np.uint8)
+
+
+@pytest.mark.parametrize("frame", [BLACK, SKY, None], ids=["black", "sky", "none"])
+def test_nobody_gives_empty_detections(detector, frame):
+    for dets in (detector.detect(frame), detector.track(frame, source="empty")):
+        assert len(dets) == 0 and dets.xyxy.shape == (0, 4)
+        assert dets.data["keypoints"].shape == (0, 17, 3)
+    assert dets.tracker_id is not None and len(dets.tracker_id) == 0
+    detector.reset("empty")
+
+
+def test_tiny_boxes_are_skipped_with_a_reason(detector, group_photo, caplog):
     picky = PersonDetector(DetectorConfig(weights=detector.config.weights, min_box_size=5000))
-    with caplog.at_level("INFO"):
-        assert len(picky.detect(cv2.imread(str(group_photo)))) == 0
-    assert picky.skipped == 6 and "below the 5000px minimum" in caplog.text
+    with caplog.at_level("DEBUG", logger="detector"):
+        dets = picky.detect(cv2.imread(str(group_photo)))
+    assert len(dets) == 0 and dets.data["keypoints"].shape == (0, 17, 3)
+    assert picky.skipped == 6
+    assert caplog.text.count("below the 5000px minimum") == 6
 
 
-@pytest.mark.parametrize("content", [None, b"garbage, not a checkpoint"])
-def test_bad_weights_are_one_line_errors(tmp_path, content):
-    path = tmp_path / "x.pt"
-    if content is not None:
-        path.write_bytes(content)
+def one_line_error(weights, **kwargs) -> str:
     with pytest.raises(DetectorError) as err:
-        PersonDetector(DetectorConfig(weights=str(path)))
+        PersonDetector(DetectorConfig(weights=str(weights), **kwargs))
     msg = str(err.value)
-    assert "\n" not in msg and "--detector-weights" in msg
-    assert ("not found" in msg) if content is None else ("not a valid Ultralytics model" in msg)
+    assert "\n" not in msg and "--detector-weights PATH" in msg, msg
+    return msg
+
+
+@pytest.mark.parametrize("name", ["x.pt", "sub/x.pt", "x.onnx", "x.engine"])
+def test_missing_weights_file(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    assert f"'{name}' not found" in one_line_error(name)
+
+
+def test_garbage_checkpoint(tmp_path):
+    path = tmp_path / "x.pt"
+    path.write_bytes(b"garbage, not a checkpoint")
+    msg = one_line_error(path)
+    assert "not a valid Ultralytics model" in msg and str(path) in msg
+
+
+def test_default_weights_offline_and_not_cached(tmp_path, monkeypatch):
+    """What a user without internet sees: the file, where Ultralytics caches it, and the flag."""
+    from ultralytics.utils import SETTINGS, downloads
+
+    if (Path(SETTINGS["weights_dir"]) / "yolo11n-pose.pt").exists():
+        pytest.skip("yolo11n-pose.pt is in Ultralytics' weights folder here")
+
+    def offline(url, *args, **kwargs):  # what safe_download raises with no network, without trying one
+        raise ConnectionError(f"Download failure for {url}. Environment may be offline.")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(downloads, "safe_download", offline)
+    msg = one_line_error("yolo11n-pose.pt")
+    assert "cannot get detector weights 'yolo11n-pose.pt'" in msg and str(SETTINGS["weights_dir"]) in msg
+
+
+def test_any_detection_model_and_bad_kinds(group_photo):
+    """A (random-init) detect model works without keypoints; a classifier and a bad tracker are refused."""
+    det = PersonDetector(DetectorConfig(weights="yolo11n.yaml"))
+    assert not det.has_keypoints
+    assert "keypoints" not in det.detect(cv2.imread(str(group_photo))).data
+    assert "'classify' model" in one_line_error("yolo11n-cls.yaml")
+    for tracker in ("nope.yaml", "tracktrack.yaml"):
+        with pytest.raises(DetectorError, match=f"tracker config '{tracker}'"):
+            PersonDetector(DetectorConfig(weights="yolo11n.yaml", tracker=tracker))
 
 
 def test_batch_detection_matches_single(detector, group_photo):
     image = cv2.imread(str(group_photo))
-    batch = detector.detect_batch([image, image[:, ::-1].copy()])
-    assert [len(d) for d in batch] == [6, 6]
+    batch = detector.detect_batch([image, image[:, ::-1].copy(), None])
+    assert [len(d) for d in batch] == [6, 6, 0]
     np.testing.assert_allclose(batch[0].xyxy, detector.detect(image).xyxy, atol=1.0)
