@@ -1,14 +1,24 @@
 """Per-person emotion overlays: box, track id, top-k emotions with bars, a VAD indicator, the skeleton.
 
-Sizes scale with the frame, so labels stay readable from 640x360 to 1080p and beyond. Skeletons are drawn
-with supervision's key-point annotators; the emotion panel is drawn with OpenCV.
+Boxes and skeletons use supervision's annotators; the emotion panel is drawn with OpenCV. All sizes scale
+with the frame's short side, so panels stay readable from 640x360 to 1080p and beyond, and panels are
+placed above, below or inside their box, wherever they fit in the frame without covering another panel.
 
-    overlay = EmotionOverlay()
-    annotated = overlay.annotate(frame_bgr, detections, persons)  # persons aligned with detections
+Example:
+    >>> import numpy as np, supervision as sv
+    >>> from emomon.overlay import EmotionOverlay, OverlayConfig
+    >>> frame = np.zeros((360, 640, 3), np.uint8)
+    >>> dets = sv.Detections(xyxy=np.array([[200.0, 100, 300, 350]]), tracker_id=np.array([7]))
+    >>> person = {"track_id": 7, "top": [["Happiness", 0.81], ["Engagement", 0.64], ["Peace", 0.4]],
+    ...           "vad": {"valence": 7.5, "arousal": 4.0, "dominance": 6.0}, "keypoints": None}
+    >>> out = EmotionOverlay(OverlayConfig(top_k=3)).annotate(frame, dets, [person])
+    >>> out.shape, bool(out.any()), bool(frame.any())
+    ((360, 640, 3), True, False)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -16,94 +26,195 @@ import numpy as np
 import supervision as sv
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-PANEL_BG = (32, 32, 32)
+PANEL_BG = (28, 28, 28)
 TEXT = (245, 245, 245)
-VAD_LABELS = (("V", "valence"), ("A", "arousal"), ("D", "dominance"))
+TRACK_BG = (85, 85, 85)
+VAD = (("V", "valence"), ("A", "arousal"), ("D", "dominance"))
+VAD_FILL = {"V+": (90, 210, 70), "V-": (70, 70, 235), "A": (60, 170, 255), "D": (230, 170, 80)}  # BGR
 
 
 @dataclass
 class OverlayConfig:
+    """What to draw; sizes come from the frame, not from here."""
+
     top_k: int = 3
     show_keypoints: bool = True
     show_vad: bool = True
-    keypoint_min_conf: float = 0.5
-    panel_alpha: float = 0.72
+    keypoint_min_conf: float = 0.5  # joints the pose model is less sure of are not drawn
+    panel_alpha: float = 0.75       # panel background opacity: the scene stays faintly visible
+
+
+@dataclass
+class _Style:
+    """Pixel sizes for one frame size (s = 1 at 360p, 2 at 1080p)."""
+
+    s: float
+
+    def __post_init__(self):
+        s = self.s
+        self.font, self.thick = 0.4 * s, max(1, round(s * 0.9))
+        self.title_font, self.title_thick = 0.46 * s, max(1, round(s * 1.2))
+        self.line, self.pad = round(14 * s), round(4 * s)
+        self.small_font = 0.36 * s
+        self.bar_w, self.bar_h, self.vad_cell = round(42 * s), max(3, round(6 * s)), round(44 * s)
+        self.box, self.joint = max(1, round(1.5 * s)), max(2, round(2.2 * s))
+
+    @classmethod
+    def for_frame(cls, shape) -> _Style:
+        return cls(float(np.clip(0.5 + min(shape[:2]) / 720.0, 0.8, 4.0)))
 
 
 class EmotionOverlay:
+    """`annotate(frame, detections, persons)` -> a new BGR frame with every person's overlay drawn."""
+
     def __init__(self, config: OverlayConfig | None = None):
         self.config = config or OverlayConfig()
         self.palette = sv.ColorPalette.DEFAULT
 
-    def annotate(self, frame: np.ndarray, detections, persons: list[dict | None]) -> np.ndarray:
+    def annotate(self, frame: np.ndarray, detections: sv.Detections,
+                 persons: Sequence[dict | None] | None = None) -> np.ndarray:
+        """Draw on a copy of `frame`; `persons[i]` (a JSONL person dict or None) belongs to detection i."""
         out = frame.copy()
-        h, w = out.shape[:2]
-        s = float(np.clip(max(h, w) / 1100.0, 0.55, 2.5))  # 640 px -> 0.58, 1920 px -> 1.75
-        ids = detections.tracker_id if detections.tracker_id is not None else [None] * len(detections)
-        for i, box in enumerate(detections.xyxy):
-            person = persons[i] if i < len(persons) else None
-            tid = None if ids[i] is None else int(ids[i])
-            color = self.palette.by_idx(tid if tid is not None else i)
-            x1, y1, x2, y2 = (int(round(v)) for v in box)
-            cv2.rectangle(out, (x1, y1), (x2, y2), color.as_bgr(), max(1, round(2 * s)), cv2.LINE_AA)
-            if self.config.show_keypoints and person is not None and person.get("keypoints"):
-                self._skeleton(out, np.asarray(person["keypoints"], np.float32), color, s)
-            self._panel(out, (x1, y1, x2, y2), tid, person, color, s)
+        n = len(detections)
+        if n == 0:
+            return out
+        st = _Style.for_frame(out.shape)
+        persons = list(persons or []) + [None] * max(0, n - len(persons or []))
+        ids = [_track_id(detections, persons, i) for i in range(n)]
+        colors = np.array([tid if tid is not None else i for i, tid in enumerate(ids)])
+        boxes = sv.BoxAnnotator(color=self.palette, thickness=st.box)
+        boxes.annotate(out, detections, custom_color_lookup=colors)
+        if self.config.show_keypoints:
+            for i in range(n):
+                kp = _keypoints(detections, persons[i], i)
+                if kp is not None:
+                    self._skeleton(out, kp, self.palette.by_idx(int(colors[i])), st)
+        placed = [_head(box) for box in detections.xyxy]  # panels keep faces and earlier panels clear
+        order = np.argsort(detections.xyxy[:, 1])  # top-most first: they have the least room above
+        for i in order:
+            if persons[i] is not None:
+                self._panel(out, detections.xyxy[i], ids[i], persons[i], self.palette.by_idx(int(colors[i])),
+                            st, placed)
         return out
 
-    def _skeleton(self, image, kp: np.ndarray, color: sv.Color, s: float) -> None:
-        xy = kp[:, :2].copy()
-        xy[kp[:, 2] < self.config.keypoint_min_conf] = np.nan  # hidden joints are not drawn
-        points = sv.KeyPoints(xy=xy[None])
-        sv.EdgeAnnotator(color=color, thickness=max(1, round(2 * s))).annotate(image, points)
-        sv.VertexAnnotator(color=color, radius=max(2, round(3 * s))).annotate(image, points)
+    def _skeleton(self, image, kp: np.ndarray, color: sv.Color, st: _Style) -> None:
+        visible = kp[None, :, 2] >= self.config.keypoint_min_conf if kp.shape[1] > 2 else None
+        points = sv.KeyPoints(xy=kp[None, :, :2].astype(np.float32), visible=visible)
+        sv.EdgeAnnotator(color=color, thickness=st.box).annotate(image, points)
+        sv.VertexAnnotator(color=color, radius=st.joint).annotate(image, points)
 
-    def _panel(self, image, box, tid, person, color: sv.Color, s: float) -> None:
-        h, w = image.shape[:2]
-        fs, line = 0.42 * s, int(17 * s)
-        pad, bar_w = int(5 * s), int(60 * s)
+    def _panel(self, image, box, tid, person: dict, color: sv.Color, st: _Style, placed: list) -> None:
+        """Title row '#id' with the VAD mini bars beside it, then one row per top emotion: name, bar, %."""
+        rows = _top(person, self.config.top_k)
+        vad = person.get("vad") if self.config.show_vad else None
         title = f"#{tid}" if tid is not None else "person"
-        rows = [] if person is None else person["top"][: self.config.top_k]
-        show_vad = self.config.show_vad and person is not None
-        thick = max(1, round(s))
-        text_w = max([cv2.getTextSize(n, FONT, fs, thick)[0][0] for n, _ in rows]
-                     + [cv2.getTextSize(title, FONT, fs * 1.1, max(1, round(1.3 * s)))[0][0]])
-        pw = pad * 3 + text_w + bar_w + int(34 * s)
-        ph = pad * 2 + line * (1 + len(rows)) + (line if show_vad else 0)
-        x1, y1, x2, y2 = box
-        px = int(np.clip(x1, 0, max(0, w - pw)))
-        py = y1 - ph if y1 - ph >= 0 else (y2 if y2 + ph <= h else max(0, y1))  # above, else below, else inside
-        py = int(np.clip(py, 0, max(0, h - ph)))
+        name_w = max([cv2.getTextSize(nm, FONT, st.font, st.thick)[0][0] for nm, _ in rows] + [0])
+        pct_w = cv2.getTextSize("100%", FONT, st.font, st.thick)[0][0]
+        title_w = cv2.getTextSize(title, FONT, st.title_font, st.title_thick)[0][0]
+        vad_w = 3 * st.vad_cell if vad is not None else 0
+        rows_w = name_w + st.bar_w + pct_w + 2 * st.pad if rows else 0
+        pw = max(title_w + 2 * st.pad + vad_w, rows_w) + 2 * st.pad
+        ph = 2 * st.pad + st.line * (1 + len(rows))
+        px, py = _place(image.shape, box, pw, ph, placed)
+        placed.append((px, py, px + pw, py + ph))
         roi = image[py:py + ph, px:px + pw]
-        panel = np.empty_like(roi)
-        panel[:] = PANEL_BG
-        cv2.addWeighted(panel, self.config.panel_alpha, roi, 1 - self.config.panel_alpha, 0, dst=roi)
-        cv2.rectangle(image, (px, py), (px + pw - 1, py + max(2, int(3 * s))), color.as_bgr(), -1)
-        y = py + pad + line - int(4 * s)
-        cv2.putText(image, title, (px + pad, y), FONT, fs * 1.1, color.as_bgr(), max(1, round(1.3 * s)), cv2.LINE_AA)
-        bx = px + pad * 2 + text_w
+        alpha = self.config.panel_alpha
+        cv2.addWeighted(np.full_like(roi, PANEL_BG), alpha, roi, 1 - alpha, 0, dst=roi)
+        cv2.rectangle(image, (px, py), (px + pw - 1, py + ph - 1), color.as_bgr(), max(1, st.box // 2))
+        base = st.line - round(4 * st.s)  # text baseline within a row
+        x, y = px + st.pad, py + st.pad
+        cv2.putText(image, title, (x, y + base), FONT, st.title_font, _readable(color), st.title_thick,
+                    cv2.LINE_AA)
+        if vad is not None:
+            self._vad(image, vad, px + pw - st.pad - vad_w, y + base, st)
         for name, prob in rows:
-            y += line
-            cv2.putText(image, name, (px + pad, y), FONT, fs, TEXT, max(1, round(s)), cv2.LINE_AA)
-            top = y - int(9 * s)
-            cv2.rectangle(image, (bx, top), (bx + bar_w, top + int(8 * s)), (80, 80, 80), -1)
-            cv2.rectangle(image, (bx, top), (bx + int(bar_w * float(np.clip(prob, 0, 1))), top + int(8 * s)),
-                          color.as_bgr(), -1)
-            cv2.putText(image, f"{prob:.0%}", (bx + bar_w + pad, y), FONT, fs * 0.9, TEXT, max(1, round(s)),
+            y += st.line
+            p = float(np.clip(prob, 0.0, 1.0))
+            cv2.putText(image, name, (x, y + base), FONT, st.font, TEXT, st.thick, cv2.LINE_AA)
+            bx = x + name_w + st.pad
+            self._bar(image, bx, y + base - st.bar_h - round(st.s), st.bar_w, st, p, color.as_bgr())
+            cv2.putText(image, f"{p:.0%}", (bx + st.bar_w + st.pad, y + base), FONT, st.font, TEXT, st.thick,
                         cv2.LINE_AA)
-        if show_vad:
-            y += line
-            self._vad(image, person["vad"], px + pad, y, pw - 2 * pad, s)
 
-    def _vad(self, image, vad: dict, x: int, y: int, width: int, s: float) -> None:
-        """Three mini bars (V, A, D) filled from the 1..10 scale; green-to-red for valence."""
-        fs = 0.38 * s
-        cell = width // 3
-        for k, (short, name) in enumerate(VAD_LABELS):
-            value = float(np.clip((vad.get(name, 5.5) - 1.0) / 9.0, 0, 1))
-            cx = x + k * cell
-            cv2.putText(image, short, (cx, y), FONT, fs, TEXT, max(1, round(s)), cv2.LINE_AA)
-            bx, top, bw = cx + int(12 * s), y - int(8 * s), cell - int(18 * s)
-            fill = (60, int(80 + 150 * value), int(230 - 150 * value)) if short == "V" else (200, 170, 90)
-            cv2.rectangle(image, (bx, top), (bx + bw, top + int(7 * s)), (80, 80, 80), -1)
-            cv2.rectangle(image, (bx, top), (bx + int(bw * value), top + int(7 * s)), fill, -1)
+    def _bar(self, image, x: int, top: int, width: int, st: _Style, value: float, fill, mid: bool = False
+             ) -> None:
+        """A horizontal bar filled to `value` (0..1); with `mid`, filled from the neutral centre instead."""
+        cv2.rectangle(image, (x, top), (x + width, top + st.bar_h), TRACK_BG, -1)
+        start = x + width // 2 if mid else x
+        end = x + round(width * value)
+        cv2.rectangle(image, (min(start, end), top), (max(start, end), top + st.bar_h), fill, -1)
+        if mid:
+            cv2.line(image, (start, top - round(st.s)), (start, top + st.bar_h + round(st.s)), TEXT,
+                     max(1, st.thick // 2))
+
+    def _vad(self, image, vad: dict, x: int, baseline: int, st: _Style) -> None:
+        """Three mini bars on the 1..10 scale, filled from neutral (5.5) towards the value, so low and high
+        read at a glance; valence is red below neutral and green above."""
+        label_w = cv2.getTextSize("D", FONT, st.small_font, st.thick)[0][0] + round(2 * st.s)
+        for k, (short, name) in enumerate(VAD):
+            value = float(np.clip((float(vad.get(name, 5.5)) - 1.0) / 9.0, 0.0, 1.0))
+            cx = x + k * st.vad_cell
+            cv2.putText(image, short, (cx, baseline), FONT, st.small_font, TEXT, st.thick, cv2.LINE_AA)
+            fill = VAD_FILL[short] if short != "V" else (VAD_FILL["V+"] if value >= 0.5 else VAD_FILL["V-"])
+            width = st.vad_cell - label_w - st.pad
+            top = baseline - st.bar_h - round(st.s)
+            self._bar(image, cx + label_w, top, width, st, value, fill, mid=True)
+
+
+def _readable(color: sv.Color) -> tuple[int, int, int]:
+    """The track colour lifted towards white where it is too dark to read on the dark panel."""
+    b, g, r = color.as_bgr()
+    luma = 0.299 * r + 0.587 * g + 0.114 * b
+    k = float(np.clip((150 - luma) / 150, 0, 0.7))
+    return tuple(round(c + (255 - c) * k) for c in (b, g, r))
+
+
+def _track_id(detections: sv.Detections, persons: list, i: int) -> int | None:
+    if detections.tracker_id is not None and i < len(detections.tracker_id):
+        tid = detections.tracker_id[i]
+        if tid is not None and int(tid) >= 0:
+            return int(tid)
+    tid = persons[i].get("track_id") if persons[i] is not None else None
+    return None if tid is None else int(tid)
+
+
+def _keypoints(detections: sv.Detections, person: dict | None, i: int) -> np.ndarray | None:
+    """The person's keypoints, else the detector's (so boxes without emotions still get a skeleton)."""
+    kp = person.get("keypoints") if person is not None else None
+    if kp is None:
+        data = detections.data.get("keypoints") if detections.data else None
+        kp = data[i] if data is not None and i < len(data) else None
+    kp = None if kp is None else np.asarray(kp, np.float32)
+    return kp if kp is not None and kp.ndim == 2 and kp.shape[0] > 0 and kp.shape[1] >= 2 else None
+
+
+def _top(person: dict, k: int) -> list[tuple[str, float]]:
+    top = person.get("top")
+    if not top and person.get("emotions"):
+        top = sorted(person["emotions"].items(), key=lambda kv: -kv[1])
+    return [(str(n), float(p)) for n, p in (top or [])[:k]]
+
+
+def _head(box) -> tuple[float, float, float, float]:
+    """Where a person's face most likely is: the top fifth of the box, without its sides."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return x1 + 0.2 * (x2 - x1), y1, x2 - 0.2 * (x2 - x1), y1 + 0.2 * (y2 - y1)
+
+
+def _place(shape, box, pw: int, ph: int, placed: list) -> tuple[int, int]:
+    """Top-left corner for a panel: above the box, else below, else inside it (bottom first), left- or
+    right-aligned with it; the first spot in the frame covering none of `placed` (faces, earlier panels) wins,
+    else the least covering one."""
+    h, w = shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    xs = [int(np.clip(x, 0, max(0, w - pw))) for x in (x1, x2 - pw)]
+    ys = [round(y) for y in (y1 - ph, y2, y2 - ph, y1) if 0 <= y <= h - ph]
+    ys = ys or [int(np.clip(y1, 0, max(0, h - ph)))]  # taller than the frame: as high as it goes
+    spots = [(x, y) for y in ys for x in xs]
+
+    def overlap(spot) -> int:
+        x, y = spot
+        return sum(max(0, min(x + pw, bx2) - max(x, bx1)) * max(0, min(y + ph, by2) - max(y, by1))
+                   for bx1, by1, bx2, by2 in placed)
+
+    return min(spots, key=lambda spot: (overlap(spot), spots.index(spot)))

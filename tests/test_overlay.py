@@ -1,4 +1,4 @@
-"""The emotion overlay on a real frame with real detections, at 640x360 and 1080p."""
+"""The emotion overlay on a real frame with real detections, at 640x360 and 1080p, and its edge cases."""
 
 from __future__ import annotations
 
@@ -9,20 +9,21 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from emomon.overlay import EmotionOverlay
-from fusion import EMOTIC_CATEGORIES
+from emomon.overlay import EmotionOverlay, OverlayConfig
+from fusion import EMOTIC_CATEGORIES as NAMES
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
-def fake_person(i, box, kp):
-    rng = np.random.default_rng(i)
-    probs = rng.random(26)
+def fake_person(i: int, box, keypoints, track_id: int | None = None) -> dict:
+    """One JSONL-shaped person entry with made-up, varied emotions and VAD."""
+    probs = np.random.default_rng(i).random(26) ** 3
     order = np.argsort(-probs)
-    return {"track_id": i + 1, "box": box, "score": 0.9,
-            "emotions": dict(zip(EMOTIC_CATEGORIES, probs.tolist())),
-            "top": [[EMOTIC_CATEGORIES[j], float(probs[j])] for j in order[:3]],
-            "vad": {"valence": 2 + i, "arousal": 5.0, "dominance": 9 - i}, "keypoints": kp}
+    return {"track_id": track_id, "box": [float(v) for v in box], "score": 0.9,
+            "emotions": dict(zip(NAMES, probs.tolist())),
+            "top": [[NAMES[j], float(probs[j])] for j in order[:3]],
+            "vad": {"valence": 1.0 + 1.7 * i, "arousal": 9.0 - 1.3 * i, "dominance": 5.5},
+            "keypoints": None if keypoints is None else np.asarray(keypoints).tolist()}
 
 
 @pytest.fixture(scope="module")
@@ -33,33 +34,49 @@ def scene():
 
     image = cv2.imread(str(shared_file("data/group_photo.jpg")))
     det = PersonDetector(DetectorConfig(weights=str(shared_file("weights/yolo11n-pose.pt"))))
-    return image, det.detect(image)
+    dets = det.detect(image)
+    dets.tracker_id = np.arange(1, len(dets) + 1) * 3  # ids as a tracker would give them
+    return image, dets
 
 
-@pytest.mark.parametrize("size", [(640, 360), (1920, 1080)])
-def test_overlay_draws_inside_boxes_and_keeps_input(scene, size):
-    image, dets = scene
+def resized(image: np.ndarray, dets: sv.Detections, size: tuple[int, int]):
     sx, sy = size[0] / image.shape[1], size[1] / image.shape[0]
-    frame = cv2.resize(image, size)
-    dets = sv.Detections(xyxy=dets.xyxy * [sx, sy, sx, sy], confidence=dets.confidence, class_id=dets.class_id,
-                         tracker_id=np.arange(1, len(dets) + 1), data={"keypoints": dets.data["keypoints"]})
-    kps = dets.data["keypoints"] * [sx, sy, 1]
-    persons = [fake_person(i, b.tolist(), kps[i].tolist()) for i, b in enumerate(dets.xyxy)]
-    persons[-1] = None  # a detection without emotions: box only
+    out = dets[np.arange(len(dets))]
+    out.xyxy = (dets.xyxy * [sx, sy, sx, sy]).astype(np.float32)
+    out.data["keypoints"] = dets.data["keypoints"] * np.array([sx, sy, 1], np.float32)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), out
+
+
+@pytest.mark.parametrize("size", [(640, 360), (1920, 1080)], ids=["360p", "1080p"])
+def test_overlay_draws_every_person_and_keeps_input(scene, size):
+    frame, dets = resized(*scene, size)
+    persons = [fake_person(i, b, kp, int(t)) for i, (b, kp, t)
+               in enumerate(zip(dets.xyxy, dets.data["keypoints"], dets.tracker_id))]
+    persons[2] = None  # a detection without emotions yet: box (and skeleton) only
+    persons[4]["keypoints"] = None  # keypoints then come from the detections
     before = frame.copy()
-    out = EmotionOverlay().annotate(frame, dets, persons)
-    assert out.shape == frame.shape and np.array_equal(frame, before), "input untouched"
+    overlay = EmotionOverlay(OverlayConfig(top_k=3, show_keypoints=True, show_vad=True))
+    out = overlay.annotate(frame, dets, persons)
+    assert out.shape == frame.shape and out.dtype == frame.dtype
+    assert np.array_equal(frame, before), "the input frame is untouched"
     for x1, y1, x2, y2 in dets.xyxy.astype(int):
-        assert np.abs(out[y1:y2, x1:x2].astype(int) - frame[y1:y2, x1:x2]).sum() > 0
+        assert (out[y1:y2, x1:x2] != frame[y1:y2, x1:x2]).any()
     ARTIFACTS.mkdir(exist_ok=True)
     cv2.imwrite(str(ARTIFACTS / f"overlay_{size[1]}p.png"), out)
 
 
-def test_overlay_with_nobody_and_without_ids():
+def test_overlay_with_nobody():
+    frame = np.full((360, 640, 3), 90, np.uint8)
+    assert np.array_equal(EmotionOverlay().annotate(frame, sv.Detections.empty(), []), frame)
+
+
+def test_overlay_edge_cases_do_not_crash():
+    """No track ids, boxes partly outside the frame, fewer persons than boxes, no keypoints anywhere."""
     frame = np.zeros((360, 640, 3), np.uint8)
-    empty = sv.Detections.empty()
-    assert np.array_equal(EmotionOverlay().annotate(frame, empty, []), frame)
-    dets = sv.Detections(xyxy=np.array([[-20, -30, 100, 400.0]]), confidence=np.array([0.8]),
-                         class_id=np.array([0]))
-    out = EmotionOverlay().annotate(frame, dets, [fake_person(0, [-20, -30, 100, 400], None) | {"track_id": None}])
-    assert out.any(), "a box partly outside the frame is still drawn"
+    boxes = np.array([[-20, -30, 100, 400], [600, 300, 700, 420], [10, 10, 30, 30]], np.float32)
+    dets = sv.Detections(xyxy=boxes, confidence=np.array([0.8, 0.7, 0.6]), class_id=np.zeros(3, int))
+    persons = [fake_person(0, boxes[0], None), fake_person(1, boxes[1], None)]  # the third is missing
+    out = EmotionOverlay().annotate(frame, dets, persons)
+    assert out.shape == frame.shape and out[:, :120].any() and out[290:, 560:].any() and out[8:32, 8:32].any()
+    quiet = EmotionOverlay(OverlayConfig(top_k=1, show_keypoints=False, show_vad=False))
+    assert quiet.annotate(frame, dets, [None, None, None]).any(), "boxes only"
