@@ -82,13 +82,21 @@ def run(args) -> int:
         profiles = {"body": Profile(1, min(args.opt_batch, args.max_batch), args.max_batch),
                     "scene": Profile(1, 1, args.max_scene_batch),
                     "heads": Profile(1, min(args.opt_batch, args.max_batch), args.max_batch)}
+    calibration = None
+    if precision == "int8":  # read the frames first: a bad path fails before minutes of export
+        from fusion.onnx_precision import calibration_images
+
+        calibration = calibration_images(args.calibration)
+    if args.include_detector and not Path(args.detector_weights).expanduser().is_file():
+        raise InputError(f"detector weights '{args.detector_weights}' not found: pass a local YOLO .pt file "
+                         f"with --detector-weights")
     model = load_emotion_model(args.emotion_model, device=device, seed=args.seed,
                                scene_weights=args.scene_weights, body_weights=args.body_weights)
     out = Path(args.out or Path("exports") / (model.model_name or "model"))
     opset = args.opset or OPSET
     written: list[Path] = []
     if args.format == "onnx":
-        files = export_onnx(model, out, opset=opset, precision=precision, calibration=args.calibration)
+        files = export_onnx(model, out, opset=opset, precision=precision, calibration=calibration)
         written += [out / onnx_name(g) for g in files]  # the fp32 graphs are always written
         if precision != "fp32":
             written += list(files.values())
@@ -101,7 +109,7 @@ def run(args) -> int:
             written.append(_place(path, out / path.name))
         for graph in GRAPHS:
             engine = ensure_engine(None, graph, precision, profiles[graph], device=device, model=model,
-                                   calibration=args.calibration)
+                                   calibration=calibration)
             written.append(_place(engine, out / engine_name(graph, precision)))
     if args.include_detector:
         from fusion.detector_export import export_detector
