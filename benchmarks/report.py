@@ -1,0 +1,233 @@
+"""Human-readable views of a benchmark report: a Markdown summary and PNG plots (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.e2e import STAGES
+
+
+def _f(value, digits: int = 1, suffix: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and abs(value) >= 1000:
+        return f"{value:,.0f}{suffix}"
+    return f"{value:.{digits}f}{suffix}"
+
+
+def _pct(value) -> str:
+    return "-" if value is None else (f"{100 * value:.2f}%" if value < 0.1 else f"{100 * value:.1f}%")
+
+
+def _g(flops) -> str:
+    return "-" if flops is None else f"{flops / 1e9:.2f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def headline_rows(r: dict) -> list[list[str]]:
+    s, rows = r["summary"], []
+    pipe = r.get("pipeline") or {}
+    opt, naive, speed = pipe.get("optimized"), pipe.get("naive"), pipe.get("speedup") or {}
+    if opt:
+        rows.append([f"end to end, optimized ({opt['backend']}, reuse on, background decode)",
+                     f"{opt['fps']:.2f} frames/s, {opt['persons_per_s']:.1f} persons/s ({opt['frames']} frames, "
+                     f"{opt['mean_persons_per_frame']:.1f} persons/frame)"])
+    if naive:
+        rows.append(["end to end, naive baseline (per person, fp32 eager, scene per person, inline decode)",
+                     f"{naive['fps']:.3f} frames/s, {naive['persons_per_s']:.2f} persons/s ({naive['frames']} frames)"])
+    if speed.get("end_to_end"):
+        rows.append([f"speed-up optimized / naive (same first {speed['frames']} frames)",
+                     f"**{speed['end_to_end']:.1f}x** end to end; {speed['emotion']:.1f}x on the emotion stages"])
+    ms = r.get("multistream")
+    if ms:
+        rows.append([f"multi-stream ({ms['streams']} streams, one model, batched)",
+                     f"{ms['aggregate_fps']:.2f} frames/s aggregate, latency p50 {ms['latency_ms']['p50']:.0f} ms / "
+                     f"p95 {ms['latency_ms']['p95']:.0f} ms; ~{ms['realtime_streams_estimate']} real-time streams at "
+                     f"{ms['source_fps']:.0f} fps"])
+    fl = r.get("flops")
+    if fl and fl.get("per_frame_every_frame"):
+        e = fl["per_frame_every_frame"]
+        rows.append(["model FLOPs per frame (every frame, no reuse)",
+                     f"{_g(e['total'])} GFLOP = detector {_g(fl['detector_per_frame'])} + scene "
+                     f"{_g(fl['scene_per_frame'])} + {e['persons']:.1f} persons x (body {_g(fl['body_per_person'])} "
+                     f"+ heads {_g(fl['heads_per_person'])})"])
+    if s.get("pipeline_fraction_of_peak") is not None:
+        rows.append(["pipeline: executed model FLOP/s vs device peak",
+                     f"{_g(opt['achieved_flops_per_s'])} GFLOP/s = {_pct(s['pipeline_fraction_of_peak'])} of "
+                     f"{_g(s['pipeline_peak_flops_per_s'])} GFLOP/s ({(r.get('peak') or {}).get('basis', '?')})"])
+    return rows
+
+
+def model_rows(r: dict) -> list[list[str]]:
+    rows = []
+    for name, entry in r["model_benchmarks"]["backends"].items():
+        if entry["status"] != "ok":
+            rows.append([name, "-", "-", f"{entry['status']}: {entry.get('reason', '')}", "", "", "", ""])
+            continue
+        for stream, points in entry["streams"].items():
+            for p in points:
+                if "skipped" in p:
+                    rows.append([name, stream, p["batch_size"], f"skipped: {p['skipped']}", "", "", "", ""])
+                    continue
+                rows.append([name, stream, p["batch_size"], _f(p["images_per_s"]), _f(p["ms_per_batch"]["p50"], 2),
+                             _f(p["ms_per_batch"]["p95"], 2), _f(p["peak_memory_mb"], 0), _pct(p["fraction_of_peak"])])
+    for name, entry in r["model_benchmarks"]["detector"].items():
+        if entry["status"] != "ok":
+            rows.append([name, "detector", "-", f"{entry['status']}: {entry.get('reason', '')}", "", "", "", ""])
+            continue
+        for p in entry["points"]:
+            if "skipped" in p:
+                rows.append([name, "detector", p["batch_size"], f"skipped: {p['skipped']}", "", "", "", ""])
+                continue
+            rows.append([name, "detector", p["batch_size"], _f(p["images_per_s"]), _f(p["ms_per_batch"]["p50"], 2),
+                         _f(p["ms_per_batch"]["p95"], 2), _f(p["peak_memory_mb"], 0), _pct(p["fraction_of_peak"])])
+    return rows
+
+
+def _calls(run: dict | None, stage: str) -> str:
+    if run is None:
+        return "-"
+    st = run["stages"][stage]
+    if "calls" not in st:
+        return str(run["frames"])
+    per_call = (st.get("per_call_ms") or {}).get("p50")
+    return f"{st['calls']} x {st['mean_batch']:.1f} ({_f(per_call, 1)} ms)"
+
+
+def stage_rows(r: dict) -> list[list[str]]:
+    pipe = r.get("pipeline") or {}
+    opt, naive = pipe.get("optimized"), pipe.get("naive")
+    rows = []
+    for stage in STAGES:
+        row = [stage + (" (reader thread)" if opt and opt["stages"][stage]["overlapped"] else ""), _calls(opt, stage)]
+        for run in (opt, naive):
+            if run is None:
+                row += ["-"] * 4
+                continue
+            st = run["stages"][stage]
+            pf = st["per_frame_ms"] or {}
+            row += [_f(pf.get("p50"), 1), _f(pf.get("p95"), 1), _f(pf.get("p99"), 1), _pct(st["share"])]
+        rows.append(row)
+    return rows
+
+
+def to_markdown(r: dict) -> str:
+    env = r["environment"]
+    device = env.get("gpu") or env.get("cpu")
+    lines = [f"# emomon bench: {device} ({r['config']['device']})", "",
+             f"`{r['command']}`  ", f"{r['created_utc']}, {r['duration_s']:.0f} s, schema {r['schema']} "
+             f"v{r['schema_version']}", "",
+             f"torch {env['versions'].get('torch')}, CUDA {env.get('cuda')}, driver {env.get('driver')}, "
+             f"TensorRT {env.get('tensorrt')}, onnxruntime {env['versions'].get('onnxruntime')}; "
+             f"{env.get('cpu_affinity')} of {env.get('cpu_count')} CPUs ({env.get('cpu')}), "
+             f"{env.get('torch_threads')} torch threads; emomon {env.get('emomon')} ({env.get('git_commit')})  ",
+             f"emotion model: {r['model']['description']}; detector: {r['config']['detector_weights']}  ",
+             f"source: {r['source']['path']} ({r['source']['width']}x{r['source']['height']} at "
+             f"{_f(r['source']['fps'])} fps{', generated' if r['source']['generated'] else ''})", ""]
+    lines += ["## Headline", ""] + _table(["figure", "value"], headline_rows(r)) + [""]
+    lines += ["## Model throughput (warmed-up, synchronized; images/s at the median; % of peak FLOP/s)", ""]
+    lines += _table(["backend", "stream", "batch", "images/s", "ms/batch p50", "p95", "peak MB", "% peak"],
+                    model_rows(r)) + [""]
+    pipe = r.get("pipeline")
+    if pipe:
+        lines += ["## Pipeline stages (ms per frame; share of wall time)", ""]
+        lines += _table(["stage", "optimized calls x batch (p50/call)", "optimized p50", "p95", "p99", "share",
+                         "naive p50", "p95", "p99", "share"], stage_rows(r)) + [""]
+        lines += ["Per-frame figures count 0 ms on frames where work reuse skipped a stage; per-call times are "
+                  "in the calls column.", ""]
+        ov = pipe["optimized"]["overlap"]
+        lines += [f"Decode/inference overlap (measured): the reader thread decoded for {ov['decode_busy_s']:.2f} s, "
+                  f"the pipeline waited {ov['consumer_wait_s']:.2f} s for frames: "
+                  f"{_pct(ov['decode_hidden_fraction'])} of decoding was hidden behind inference "
+                  f"({ov['hidden_s']:.2f} s). Work reuse: {pipe['optimized']['counts']}.", ""]
+    peak = r.get("peak")
+    if peak:
+        lines += [f"Peak used for fractions: {peak['note']}; "
+                  + ", ".join(f"{k} {v / 1e12:.2f} TFLOP/s" for k, v in peak["flops_per_s"].items())
+                  + "; measured matmul: "
+                  + ", ".join(f"{k} {v / 1e12:.2f} TFLOP/s" for k, v in peak["measured_matmul_flops_per_s"].items())
+                  + ".", ""]
+    if r["skipped"]:
+        lines += ["Skipped: " + "; ".join(f"{k}: {v}" for k, v in r["skipped"].items()), ""]
+    if r["warnings"]:
+        lines += ["Warnings:", *[f"- {w}" for w in r["warnings"]], ""]
+    return "\n".join(lines)
+
+
+def _xy(points: list[dict]) -> tuple[list, list, list, list]:
+    ok = [p for p in points if "images_per_s" in p]
+    return ([p["batch_size"] for p in ok], [p["images_per_s"] for p in ok],
+            [p["images_per_s_iqr"][0] for p in ok], [p["images_per_s_iqr"][1] for p in ok])
+
+
+def plot(r: dict, out_dir: str | Path) -> list[Path]:
+    """throughput.png (images/s vs batch size per backend and stream) and stages.png (per-stage latency)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    paths = []
+    series: dict[str, dict[str, tuple[list, list]]] = {}
+    for name, entry in r["model_benchmarks"]["backends"].items():
+        for stream, points in (entry.get("streams") or {}).items():
+            series.setdefault(stream, {})[name] = _xy(points)
+    for name, entry in r["model_benchmarks"]["detector"].items():
+        series.setdefault("detector", {})[name] = _xy(entry.get("points") or [])
+    panels = [s for s in ("scene", "body", "heads", "detector") if s in series] or ["(no model benchmarks)"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, stream in zip(axes[0], panels):
+        for name, (x, y, lo, hi) in series.get(stream, {}).items():
+            if x:
+                err = [[max(0.0, a - b) for a, b in zip(y, lo)], [max(0.0, b - a) for a, b in zip(y, hi)]]
+                ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=name)
+        ax.set_xscale("log", base=2)
+        ticks = sorted({b for xs, *_ in series.get(stream, {}).values() for b in xs})
+        if ticks:
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.set_ylim(bottom=0)
+        ax.set_title(stream)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("images/s")
+        ax.grid(alpha=0.3)
+        if series.get(stream):
+            ax.legend(fontsize=8)
+    fig.suptitle(f"throughput on {r['environment'].get('gpu') or 'CPU'} (median, bars: interquartile range)",
+                 fontsize=10)
+    fig.tight_layout()
+    paths.append(out_dir / "throughput.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    pipe = r.get("pipeline") or {}
+    runs = [(k, pipe[k]) for k in ("optimized", "naive") if pipe.get(k)]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    colors = plt.get_cmap("tab10")
+    for i, stage in enumerate(STAGES):
+        widths = [(run["stages"][stage]["per_frame_ms"] or {}).get("mean", 0.0) for _, run in runs]
+        lefts = [sum((run["stages"][s]["per_frame_ms"] or {}).get("mean", 0.0) for s in STAGES[:i]) for _, run in runs]
+        axes[0].barh([k for k, _ in runs], widths, left=lefts, color=colors(i), label=stage)
+    axes[0].set_xlabel("mean ms per frame (decode overlaps in the optimized run)")
+    axes[0].set_title("where a frame's time goes")
+    axes[0].legend(fontsize=7, ncol=3)
+    if runs:
+        opt = runs[0][1]
+        x = range(len(STAGES))
+        for j, q in enumerate(("p50", "p95", "p99")):
+            axes[1].bar([k + (j - 1) * 0.27 for k in x],
+                        [(opt["stages"][s]["per_frame_ms"] or {}).get(q, 0.0) for s in STAGES], width=0.27, label=q)
+        axes[1].set_xticks(list(x), STAGES, rotation=35, ha="right", fontsize=8)
+        axes[1].set_ylabel("ms per frame")
+        axes[1].set_title(f"{runs[0][0]} run: per-stage latency")
+        axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(out_dir / "stages.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths

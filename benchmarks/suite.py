@@ -1,0 +1,382 @@
+"""`run_bench(config)`: every benchmark in one run, one report dict (see benchmarks.schema); `write_outputs`
+writes bench.json, bench.md, throughput.png and stages.png.
+
+Order: environment and peak FLOP/s, FLOP counts, model benchmarks per backend (each on its own copy of the
+model, freed afterwards), detector, the optimized pipeline, the naive baseline on the same first frames,
+multi-stream. Parts can be skipped; a skipped part is null in the report and named in `skipped` with why.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchmarks.schema import PARTS, SCHEMA, SCHEMA_VERSION, check
+from benchmarks.stats import is_cuda
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BenchConfig:
+    """What to benchmark. None means "the default for quick/full and the device" (see `resolved`)."""
+
+    quick: bool = False
+    device: str = "cpu"
+    source: str | None = None
+    frames: int | None = None            # optimized end-to-end run
+    naive_frames: int | None = None      # naive baseline (the same first frames)
+    naive_max_seconds: float | None = None  # the naive run stops early after this (it is slow by design)
+    streams: int | None = None
+    stream_frames: int | None = None     # frames per stream in multi-stream mode
+    backends: list[str] | None = None    # None: every registered backend (quick: torch only)
+    pipeline_backend: str = "auto"       # auto: the fastest scene stream at batch 1 among the benchmarked ones
+    batch_sizes: list[int] | None = None
+    detector_batch_sizes: list[int] | None = None
+    warmup: int | None = None
+    repeats: int | None = None
+    max_seconds: float | None = None     # timed seconds per sweep point before stopping early
+    pipeline_warmup_frames: int = 2
+    emotion_model: str = "random"
+    scene_weights: str | None = None
+    body_weights: str | None = None
+    seed: int = 0
+    detector_weights: str = "yolo11n-pose.pt"
+    imgsz: int = 640
+    max_wait_ms: float = 10.0
+    skip: list[str] = field(default_factory=list)
+    out: str = "out/bench"
+
+    def resolved(self) -> BenchConfig:
+        c = copy.deepcopy(self)
+        gpu = is_cuda(c.device)
+        q = c.quick
+
+        def pick(value, quick, cpu, cuda):
+            return value if value is not None else (quick if q else (cuda if gpu else cpu))
+
+        c.frames = pick(c.frames, 24, 120, 300)
+        c.naive_frames = min(c.frames, pick(c.naive_frames, 8, 24, 60))
+        c.naive_max_seconds = pick(c.naive_max_seconds, 25.0, 120.0, 120.0)
+        c.streams = pick(c.streams, 2, 2, 8)
+        c.stream_frames = pick(c.stream_frames, 12, 48, 150)
+        c.batch_sizes = pick(c.batch_sizes, [1, 4, 8], [1, 8, 32], [1, 8, 32, 128])
+        c.detector_batch_sizes = pick(c.detector_batch_sizes, [1, 4, 8], [1, 8, 32], [1, 8, 32, 128])
+        c.warmup = pick(c.warmup, 1, 2, 10)
+        c.repeats = pick(c.repeats, 3, 10, 50)
+        c.max_seconds = pick(c.max_seconds, 2.0, 10.0, 5.0)
+        return c
+
+
+def _validate(c: BenchConfig) -> None:
+    import torch
+
+    from emomon.errors import InputError
+
+    unknown = sorted(set(c.skip) - set(PARTS))
+    if unknown:
+        raise InputError(f"--skip {','.join(unknown)}: unknown part(s); choose from {', '.join(PARTS)}")
+    if is_cuda(c.device) and not torch.cuda.is_available():
+        raise InputError(f"--device {c.device}: this torch sees no CUDA device (use --device cpu)")
+    if not (is_cuda(c.device) or c.device == "cpu"):
+        raise InputError(f"--device must be cpu or cuda[:N], not '{c.device}'")
+    for name in ("frames", "naive_frames", "streams", "stream_frames", "repeats"):
+        if getattr(c, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be >= 1")
+    if c.warmup < 0 or not c.batch_sizes or min(c.batch_sizes + c.detector_batch_sizes) < 1:
+        raise InputError("--warmup must be >= 0 and batch sizes >= 1")
+    if c.source is not None and not Path(c.source).is_file():
+        raise InputError(f"--source '{c.source}': no such video file")
+
+
+def _parameters(model) -> dict[str, int]:
+    out = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
+    out = {k: v for k, v in out.items() if v}
+    out["total"] = sum(p.numel() for p in model.parameters())
+    return out
+
+
+def _free(device) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if is_cuda(device):
+        torch.cuda.empty_cache()
+
+
+def _source_info(path: str) -> dict:
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        return {"fps": fps if fps and fps > 0 else None, "width": int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                "height": int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                "frame_count": int(cap.get(cv2.CAP_PROP_FRAME_COUNT))}
+    finally:
+        cap.release()
+
+
+def _frames(path: str, n: int) -> list:
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    frames = []
+    try:
+        while len(frames) < n:
+            ok, image = cap.read()
+            if not ok:
+                break
+            frames.append(image)
+    finally:
+        cap.release()
+    return frames
+
+
+def _pick_backend(c: BenchConfig, results: dict) -> tuple[str, str]:
+    if c.pipeline_backend != "auto":
+        return c.pipeline_backend, "chosen with --pipeline-backend"
+    best, best_ips = None, 0.0
+    for name, entry in results.items():
+        if entry.get("status") != "ok":
+            continue
+        scene = [p for p in entry["streams"]["scene"] if "images_per_s" in p]
+        if scene and scene[0]["images_per_s"] > best_ips:
+            best, best_ips = name, scene[0]["images_per_s"]
+    if best is None:
+        return "torch", "auto: no backend benchmarked, using torch"
+    return best, f"auto: fastest scene stream at batch {results[best]['streams']['scene'][0]['batch_size']} " \
+                 f"({best_ips:.1f} images/s)"
+
+
+def _emotion_frame_ms(run: dict, frames: int) -> float:
+    values = run["emotion_frame_s"][:frames]
+    return 1000.0 * sum(values) / len(values) if values else 0.0
+
+
+def run_bench(config: BenchConfig, command: str | None = None) -> dict:
+    """Run the benchmarks; return the report (validated against the schema)."""
+    import torch
+
+    from benchmarks.e2e import prefix_fps, run_optimized
+    from benchmarks.env import environment
+    from benchmarks.flops import detector_flops, device_peak, emotion_flops, peak_for, precision_of
+    from benchmarks.models import Sweep, bench_backends, bench_detector
+    from benchmarks.multistream import run_multistream
+    from benchmarks.naive import run_naive
+    from detector import DetectorConfig, PersonDetector
+    from emomon.pipeline import PipelineConfig
+    from fusion import Predictor, create_backend, describe_model, list_backends, load_emotion_model
+
+    started = time.perf_counter()
+    c = config.resolved()
+    _validate(c)
+    out_dir = Path(c.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    skip, skipped, warnings = set(c.skip), {}, []
+    for part in skip:
+        skipped[part] = "skipped with --skip"
+    env = environment(c.device)
+    if c.device == "cuda":
+        c.device = f"cuda:{torch.cuda.current_device()}"
+
+    generated = c.source is None
+    if generated:
+        from benchmarks.clip import generate_clip
+
+        need = max(c.frames, c.stream_frames, c.naive_frames) + c.pipeline_warmup_frames + 2
+        c.source = str(generate_clip(out_dir / "generated_clip.mp4", frames=need))
+        warnings.append("no --source given: benchmarked a clip generated from Ultralytics' bus.jpg and zidane.jpg")
+    src = {"path": str(c.source), "generated": generated, **_source_info(c.source)}
+    if src["frame_count"] and src["frame_count"] < c.frames + c.pipeline_warmup_frames:
+        warnings.append(f"the source has {src['frame_count']} frames, fewer than the {c.frames} asked for")
+
+    model = load_emotion_model(c.emotion_model, device="cpu", seed=c.seed, scene_weights=c.scene_weights,
+                               body_weights=c.body_weights)
+    if getattr(model, "random_weights", False):
+        warnings.append("the emotion model has random weights: speed is that of the real architecture, "
+                        "the emotions are meaningless")
+    report: dict = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "created_utc": env["time_utc"],
+                    "duration_s": 0.0, "command": command or "benchmarks.run_bench",
+                    "config": {}, "environment": env,
+                    "model": {"description": describe_model(model), "name": model.model_name,
+                              "parameters": _parameters(model)},
+                    "source": src, "flops": None, "peak": None,
+                    "model_benchmarks": {"backends": {}, "detector": {}},
+                    "pipeline": None, "multistream": None, "summary": {}, "skipped": skipped, "warnings": warnings}
+
+    # -- the physical limit ---------------------------------------------------------------------------
+    peak = device_peak(c.device, env.get("gpu"), quick=c.quick)
+    report["peak"] = peak
+    flops = None
+    if "flops" not in skip:
+        flops = emotion_flops(model, persons=1)
+
+    # -- detectors ------------------------------------------------------------------------------------
+    def make_detector(half: bool):
+        return PersonDetector(DetectorConfig(weights=c.detector_weights, imgsz=c.imgsz, device=c.device,
+                                             half=half))
+
+    detector = make_detector(half=is_cuda(c.device))
+    det_flops, det_note = detector_flops(detector, (src["height"], src["width"]))
+    if flops is not None:
+        report["flops"] = {
+            "method": "torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add; attention included",
+            "scene_per_frame": flops["scene"], "body_per_person": flops["body"], "heads_per_person": flops["heads"],
+            "detector_per_frame": det_flops, "detector_note": det_note, "per_frame_every_frame": None}
+
+    # -- model benchmarks -----------------------------------------------------------------------------
+    sweep = Sweep(c.device, c.warmup, c.repeats, c.max_seconds)
+    registered = list_backends()
+    names = c.backends if c.backends is not None else (["torch"] if c.quick else registered)
+    not_run = {n: "not benchmarked in --quick (name it in --backends to include it)" for n in registered
+               if n not in names}
+    backend_results: dict = {}
+    if "models" not in skip:
+        backend_results = bench_backends(model, names, c.device, c.batch_sizes, sweep, flops, peak, skipped=not_run)
+    report["model_benchmarks"]["backends"] = backend_results
+    frames = _frames(c.source, max(c.detector_batch_sizes))
+    if "detector" not in skip:
+        dets = {}
+        precision = "fp16" if detector.config.half else "fp32"
+        dets[f"yolo-{precision}"] = bench_detector(detector, frames, c.detector_batch_sizes, sweep, det_flops,
+                                                   peak, precision)
+        if is_cuda(c.device):
+            fp32 = make_detector(half=False)
+            dets["yolo-fp32"] = bench_detector(fp32, frames, c.detector_batch_sizes, sweep, det_flops, peak, "fp32")
+            del fp32
+        report["model_benchmarks"]["detector"] = dets
+
+    # -- end to end -----------------------------------------------------------------------------------
+    pipeline_config = PipelineConfig()
+    backend_name, backend_why = _pick_backend(c, backend_results)
+    backend = None
+    summary = report["summary"]
+    if "pipeline" not in skip:
+        if backend_name not in registered:
+            from emomon.errors import InputError
+
+            raise InputError(f"--pipeline-backend {backend_name}: not registered ({', '.join(registered)})")
+        backend = create_backend(backend_name, copy.deepcopy(model), device=c.device)
+        pipe_peak = peak_for(peak, precision_of(backend))
+        opt = run_optimized(c.source, c.frames, detector, backend, pipeline_config, c.pipeline_warmup_frames,
+                            flops, det_flops, pipe_peak, work_dir=out_dir)
+        opt["backend_choice"] = backend_why
+        naive, speedup = None, None
+        if "naive" not in skip:
+            naive_model = copy.deepcopy(model)
+            naive_detector = make_detector(half=False) if is_cuda(c.device) else detector
+            naive = run_naive(c.source, c.naive_frames, naive_detector, naive_model, c.device,
+                              pipeline_config.smoothing, flops=flops, detector_flops=det_flops,
+                              peak_flops=peak_for(peak, "fp32"), work_dir=out_dir,
+                              max_seconds=c.naive_max_seconds)
+            del naive_model, naive_detector
+            _free(c.device)
+            k = min(naive["frames"], opt["frames"])
+            opt_prefix = prefix_fps(opt, k)
+            speedup = {
+                "frames": k,
+                "optimized_fps": opt_prefix,
+                "naive_fps": prefix_fps(naive, k),
+                "end_to_end": opt_prefix / prefix_fps(naive, k) if prefix_fps(naive, k) else None,
+                "optimized_emotion_ms_per_frame": _emotion_frame_ms(opt, k),
+                "naive_emotion_ms_per_frame": _emotion_frame_ms(naive, k),
+                "emotion": (_emotion_frame_ms(naive, k) / _emotion_frame_ms(opt, k)
+                            if _emotion_frame_ms(opt, k) else None),
+                "note": "frames/s of both runs over the same first frames; 'emotion' compares the crop, "
+                        "preprocess, scene, body and heads time per frame",
+            }
+        report["pipeline"] = {"optimized": opt, "naive": naive, "speedup": speedup}
+        if flops is not None:
+            persons = opt["mean_persons_per_frame"]
+            report["flops"]["per_frame_every_frame"] = {
+                "persons": persons,
+                "total": int((det_flops or 0) + flops["scene"] + persons * (flops["body"] + flops["heads"]))}
+        summary.update(optimized_fps=opt["fps"], optimized_persons_per_s=opt["persons_per_s"],
+                       pipeline_backend=backend_name, pipeline_fraction_of_peak=opt["fraction_of_peak"],
+                       pipeline_peak_flops_per_s=pipe_peak,
+                       decode_hidden_fraction=opt["overlap"]["decode_hidden_fraction"])
+        if speedup:
+            summary.update(naive_fps=naive["fps"], speedup_end_to_end=speedup["end_to_end"],
+                           speedup_emotion=speedup["emotion"])
+
+    # -- multi-stream ---------------------------------------------------------------------------------
+    if "multistream" not in skip:
+        if backend is None:
+            backend = create_backend(backend_name, copy.deepcopy(model), device=c.device)
+        ms = run_multistream(c.source, c.streams, c.stream_frames, detector, Predictor(backend), pipeline_config,
+                             src["fps"], c.max_wait_ms / 1000.0, make_detector=lambda: make_detector(is_cuda(c.device)))
+        report["multistream"] = ms
+        summary.update(multistream_streams=ms["streams"], multistream_aggregate_fps=ms["aggregate_fps"],
+                       realtime_streams_estimate=ms["realtime_streams_estimate"])
+    for name, entry in backend_results.items():
+        if entry.get("status") == "ok":
+            for stream in ("scene", "body"):
+                best = max((p["images_per_s"] for p in entry["streams"][stream] if "images_per_s" in p), default=None)
+                summary[f"{stream}_images_per_s_best_{name}"] = best
+    above = _fractions_above_one(report)
+    if above and peak["basis"] == "measured":
+        warnings.append(f"{len(above)} figure(s) exceed the measured peak (e.g. {above[0]}): other load on the "
+                        "machine depressed the peak measurement; read fractions of peak as approximate")
+    config_dict = asdict(c)
+    config_dict["backends"] = list(names)
+    config_dict["skip"] = sorted(skip)
+    report["config"] = config_dict
+    report["duration_s"] = time.perf_counter() - started
+    return _json_safe(report)
+
+
+def _fractions_above_one(node, path: str = "report") -> list[str]:
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "fraction_of_peak" and isinstance(value, float) and value > 1:
+                found.append(path)
+            else:
+                found += _fractions_above_one(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _fractions_above_one(value, f"{path}[{i}]")
+    return found
+
+
+def _json_safe(value):
+    """Plain JSON types: numpy scalars to Python, non-finite floats to None."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_outputs(report: dict, out_dir: str | Path) -> dict[str, Path]:
+    """bench.json (validated), bench.md, throughput.png, stages.png in `out_dir`."""
+    from benchmarks.report import plot, to_markdown
+    from emomon.outputs import write_json_atomic
+
+    out_dir = Path(out_dir)
+    paths = {"json": write_json_atomic(out_dir / "bench.json", report)}
+    check(report)
+    paths["markdown"] = out_dir / "bench.md"
+    paths["markdown"].write_text(to_markdown(report) + "\n", encoding="utf-8")
+    throughput, stages = plot(report, out_dir)
+    paths.update(throughput_png=throughput, stages_png=stages)
+    return paths
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    return "emomon " + shlex.join(sys.argv[1:] if argv is None else argv)
