@@ -80,3 +80,18 @@ def test_overlay_edge_cases_do_not_crash():
     assert out.shape == frame.shape and out[:, :120].any() and out[290:, 560:].any() and out[8:32, 8:32].any()
     quiet = EmotionOverlay(OverlayConfig(top_k=1, show_keypoints=False, show_vad=False))
     assert quiet.annotate(frame, dets, [None, None, None]).any(), "boxes only"
+
+
+@pytest.mark.parametrize("y1, panel_side", [(150, "above"), (5, "below")])
+def test_panels_stay_in_frame_and_off_faces(y1, panel_side):
+    """Side by side: each panel goes above its box (below it at the frame's top edge), faces stay clear."""
+    frame = np.full((360, 640, 3), 90, np.uint8)
+    boxes = np.array([[100, y1, 220, y1 + 190], [230, y1, 350, y1 + 190]], np.float32)
+    dets = sv.Detections(xyxy=boxes, class_id=np.zeros(2, int), tracker_id=np.array([1, 2]))
+    persons = [fake_person(i, b, None, i + 1) for i, b in enumerate(boxes)]
+    out = EmotionOverlay().annotate(frame, dets, persons)
+    for x1, top, x2, bottom in boxes.astype(int):
+        face = (slice(top + 3, top + 38), slice(x1 + 25, x2 - 25))
+        assert np.array_equal(out[face], frame[face]), "the face region is not covered"
+        band = slice(max(0, top - 20), top - 2) if panel_side == "above" else slice(bottom + 3, bottom + 20)
+        assert (out[band, x1:x2] != frame[band, x1:x2]).any(), f"a panel {panel_side} the box"
