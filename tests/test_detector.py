@@ -62,6 +62,14 @@ def test_sources_are_tracked_independently(detector, street_frames):
     detector.reset()
 
 
+
+def test_botsort_tracks_too(detector, street_frames):
+    botsort = PersonDetector(DetectorConfig(weights=detector.config.weights, tracker="botsort.yaml"))
+    ids = [botsort.track(f).tracker_id.tolist() for f in street_frames[:5]]
+    assert ids[0] == list(range(1, len(ids[0]) + 1)) and set(ids[-1]) <= set(range(1, 20))
+    assert sum(len(i) for i in ids) >= 5 * 5, "the clip has 5-8 people in every frame"
+
+
 BLACK, SKY = np.zeros((360, 640, 3), np.uint8), np.full((240, 320, 3), (235, 206, 135), np.uint8)
 
 
