@@ -1,0 +1,432 @@
+"""The Gradio page: settings on the left; Webcam, Video and Image tabs; model banner on top.
+
+Every handler turns bad input into a readable message in the page (`gr.Error` / `gr.Warning`), never a
+stack trace, and the server keeps serving. Unexpected errors are logged with their traceback on the server
+and shown as one line.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import re
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import gradio as gr
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageOps
+
+from emomon.errors import InputError
+from emomon.overlay import EmotionOverlay, OverlayConfig
+from emomon.summary import RunSummary
+from emomon.webapp import views
+from emomon.webapp.engine import AppEngine, Settings
+from emomon.webapp.video import process_video
+
+log = logging.getLogger(__name__)
+
+WEBCAM_MAX_SIDE = 640      # live frames are scaled down to this (the detector's input size) before processing
+WEBCAM_GAP_S = 3.0         # a pause longer than this starts a new recording: fresh track ids and summary
+STREAM_EVERY_S = 0.15      # how often the browser sends a frame; the server always takes the newest one
+RUN_MAX_AGE_S = 3 * 3600   # video run folders older than this are deleted when a new run starts
+
+INTRO = """<div style="display:flex;align-items:baseline;gap:14px;flex-wrap:wrap">
+<span style="font-size:26px;font-weight:700">emomon</span>
+<span style="font-size:15px;opacity:.8">per-person emotions in images, videos and your webcam: YOLO person
+tracking + a two-stream emotion model (26 EMOTIC categories, valence / arousal / dominance on 1-10)</span></div>"""
+
+WEBCAM_HELP = ("Click the camera area, allow camera access, then press the record button: every frame goes "
+               "through person tracking and the emotion model, and the annotated frame appears on the right. "
+               "Camera blocked? Allow it for this site in the browser's address bar (browsers offer cameras "
+               "only on localhost or https pages).")
+
+
+def read_upload(payload) -> np.ndarray:
+    """An uploaded image (Gradio's raw file payload) as RGB, upright per EXIF; a readable error otherwise.
+
+    The image events skip Gradio's own preprocessing so that an empty or non-image file becomes this
+    message instead of a generic "Error".
+    """
+    if payload is None:
+        raise gr.Error("No photo yet: upload a JPEG, PNG or WebP photo first.")
+    data = payload if isinstance(payload, dict) else getattr(payload, "model_dump", lambda: {})()
+    path, name = data.get("path"), data.get("orig_name") or "the upload"
+    if not path:
+        raise gr.Error("No photo yet: upload a JPEG, PNG or WebP photo first.")
+    try:
+        if Path(path).stat().st_size == 0:
+            raise gr.Error(f"'{name}' is an empty file: upload a JPEG, PNG or WebP photo.")
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            rgb = np.asarray(im.convert("RGB"))
+    except gr.Error:
+        raise
+    except Exception as exc:  # noqa: BLE001 - PIL (and Ultralytics' patch of it) raise many kinds for bad files
+        log.info("unreadable image upload %s: %s", name, exc)
+        raise gr.Error(f"'{name}' is not a readable image (empty or not an image file). "
+                       "Upload a JPEG, PNG or WebP photo.") from None
+    if rgb.ndim != 3 or min(rgb.shape[:2]) < 2:
+        raise gr.Error(f"'{name}' is empty (no pixels).")
+    return rgb
+
+
+def friendly(fn):
+    """Handler errors as one readable line in the page; unexpected ones also go to the server log."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except InputError as exc:
+            raise gr.Error(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - the page shows one line; the log keeps the traceback
+            log.exception("error in %s", fn.__name__)
+            raise gr.Error(f"Unexpected error: {type(exc).__name__}: {exc} (details in the server log)") from None
+
+    return wrapper
+
+
+def _settings(conf, top_k, smoothing, scene_every, refresh_every, model, engine: AppEngine) -> Settings:
+    default = Settings.defaults(engine.config)
+    return Settings(conf=default.conf if conf is None else float(conf),
+                    top_k=default.top_k if top_k is None else int(top_k),
+                    smoothing=default.smoothing if smoothing is None else float(smoothing),
+                    scene_every=default.scene_every if scene_every is None else int(scene_every),
+                    refresh_every=default.refresh_every if refresh_every is None else int(refresh_every),
+                    model=model or engine.config.emotion_model)
+
+
+def _banner(engine: AppEngine, spec: str) -> str:
+    info = engine.model(spec)
+    return views.model_banner(info.kind, info.description, engine.detector_text())
+
+
+def _safe_name(path: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path.split("?")[0]).stem)[:60].strip("._")
+    return stem or "video"
+
+
+class WebcamSession:
+    """One browser session's live stream: its pipeline (own tracker), clock and per-track summary."""
+
+    def __init__(self, engine: AppEngine, settings: Settings):
+        self.engine = engine
+        self.pipeline = engine.pipeline(settings, prefix="cam")
+        self._restart()
+
+    def _restart(self) -> None:
+        self.pipeline.reset()
+        self.summary = RunSummary()
+        self.start = self.last = time.monotonic()
+        self.frames = 0
+        self.rate = 0.0
+
+    def process(self, rgb: np.ndarray, settings: Settings):
+        if settings.model != self.pipeline.model_spec:  # another emotion model: a fresh pipeline
+            self.pipeline.close()
+            self.pipeline = self.engine.pipeline(settings, prefix="cam")
+            self._restart()
+        else:
+            self.pipeline.configure(settings)
+        now = time.monotonic()
+        if now - self.last > WEBCAM_GAP_S:
+            self._restart()
+            now = self.start
+        dt, self.last = now - self.last, now
+        image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        h, w = image.shape[:2]
+        if max(h, w) > WEBCAM_MAX_SIDE:
+            s = WEBCAM_MAX_SIDE / max(h, w)
+            image = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        result = self.pipeline.process(self.frames, now - self.start, image)
+        self.summary.add(result.index, result.time, result.persons)
+        annotated = EmotionOverlay(OverlayConfig(top_k=settings.top_k)).annotate(
+            image, result.detections, views.aligned_persons(result))
+        self.frames += 1
+        if dt > 0:
+            self.rate = 1 / dt if self.frames <= 2 else 0.8 * self.rate + 0.2 / dt
+        return cv2.cvtColor(annotated, cv2.COLOR_BGR2RGB), result
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+
+def _close_session(session) -> None:
+    if isinstance(session, WebcamSession):
+        session.close()
+
+
+def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
+    """The whole page. Pass an `AppConfig` (models load here) or a ready `AppEngine` (tests, notebooks).
+
+        >>> from emomon.webapp import AppConfig, build_app  # doctest: +SKIP
+        >>> build_app(AppConfig(emotion_model="zero-shot")).queue().launch()  # doctest: +SKIP
+    """
+    if engine is None:
+        from emomon.webapp.engine import AppConfig
+
+        engine = AppEngine(config or AppConfig())
+    cfg = engine.config
+    default = Settings.defaults(cfg)
+    work_dir = Path(tempfile.mkdtemp(prefix="emomon-app-"))  # video run outputs; removed at exit
+    atexit.register(shutil.rmtree, work_dir, True)
+
+    with gr.Blocks(title="emomon: emotion monitor", analytics_enabled=False) as demo:
+        gr.HTML(INTRO)
+        banner = gr.HTML(_banner(engine, cfg.emotion_model), elem_id="banner")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=250):
+                gr.Markdown("### Settings")
+                choices = engine.model_choices
+                model = gr.Dropdown(choices, value=cfg.emotion_model, label="Emotion model",
+                                    info="models this server offers; others load on first use",
+                                    interactive=len(choices) > 1, elem_id="model")
+                conf = gr.Slider(0.05, 0.95, value=default.conf, step=0.05, label="Detector confidence",
+                                 info="lower finds more (and less certain) persons", elem_id="conf")
+                top_k = gr.Slider(1, 5, value=default.top_k, step=1, label="Emotions per person",
+                                  elem_id="top-k")
+                smoothing = gr.Slider(0, 0.95, value=default.smoothing, step=0.05, label="Smoothing over time",
+                                      info="0 = raw per-frame scores; higher = steadier, slower to react",
+                                      elem_id="smoothing")
+                scene_every = gr.Slider(1, 16, value=default.scene_every, step=1,
+                                        label="Scene refresh (frames)",
+                                        info="whole-frame context recomputed at least every K frames",
+                                        elem_id="scene-every")
+                refresh_every = gr.Slider(1, 16, value=default.refresh_every, step=1,
+                                          label="Person refresh (frames)",
+                                          info="a tracked person's emotions recomputed every M frames "
+                                               "(sooner when they move)", elem_id="refresh-every")
+                active_model = gr.State(cfg.emotion_model)
+            settings_inputs = [conf, top_k, smoothing, scene_every, refresh_every, model]
+
+            with gr.Column(scale=4), gr.Tabs():
+                with gr.Tab("Webcam", id="webcam"):
+                    gr.Markdown(WEBCAM_HELP)
+                    with gr.Row():
+                        cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
+                                       webcam_options=gr.WebcamOptions(mirror=False), elem_id="cam",
+                                       height=380)
+                        cam_out = gr.Image(label="Live emotions", interactive=False, format="jpeg",
+                                           elem_id="cam-output", height=380)
+                    cam_status = gr.Markdown("Not streaming yet.", label="webcam status", elem_id="cam-status")
+                    with gr.Row():
+                        cam_live = gr.Dataframe(pd.DataFrame(columns=views.LIVE_COLUMNS), label="In frame now",
+                                                interactive=False, elem_id="cam-persons", max_height=360,
+                                                wrap=True, scale=3, column_widths=["11%", "62%", "9%", "9%", "9%"])
+                        cam_tracks = gr.Dataframe(pd.DataFrame(columns=views.SESSION_COLUMNS),
+                                                  label="Tracks this session", interactive=False,
+                                                  elem_id="cam-tracks", max_height=360, scale=2,
+                                                  column_widths=["15%", "40%", "20%", "25%"])
+                    cam_state = gr.State(None, delete_callback=_close_session)
+
+                with gr.Tab("Video", id="video"):
+                    with gr.Row(equal_height=False):
+                        with gr.Column(scale=3):
+                            video_in = gr.Video(sources=["upload"], label="Video file", include_audio=True,
+                                                elem_id="video-input", height=240)
+                            server_source = gr.Textbox(
+                                "", label="...or a path or URL on the server", visible=cfg.server_sources,
+                                placeholder="/data/clip.mp4 or rtsp://camera/stream", elem_id="server-source")
+                        with gr.Column(scale=2, min_width=240):
+                            max_seconds = gr.Number(cfg.video_seconds, label="Process the first N seconds",
+                                                    info="0 = the whole video", minimum=0, elem_id="max-seconds")
+                            stride = gr.Slider(1, 10, value=1, step=1, label="Frame stride",
+                                               info="process every N-th frame", elem_id="stride")
+                            with gr.Row():
+                                video_btn = gr.Button("Process video", variant="primary", elem_id="video-run")
+                                stop_btn = gr.Button("Stop", variant="secondary", elem_id="video-stop")
+                    video_status = gr.Markdown("", label="video status", elem_id="video-status")
+                    with gr.Row(equal_height=False):
+                        with gr.Column(scale=3):
+                            video_out = gr.Video(label="Annotated video", interactive=False, elem_id="video-output",
+                                                 height=360)
+                            files = gr.File(label="Downloads: JSONL, CSV, per-track summary", file_count="multiple",
+                                            interactive=False, elem_id="video-files")
+                        with gr.Column(scale=2, min_width=300):
+                            track = gr.Dropdown([], label="Timeline of track", elem_id="track")
+                            emo_plot = gr.LinePlot(x=views.EMOTION_PLOT[0], y=views.EMOTION_PLOT[1],
+                                                   color=views.EMOTION_PLOT[2], y_lim=[0, 1], height=280,
+                                                   title="Top emotions over time", show_label=False,
+                                                   elem_id="emotion-plot")
+                            vad_plot = gr.LinePlot(x=views.VAD_PLOT[0], y=views.VAD_PLOT[1], color=views.VAD_PLOT[2],
+                                                   y_lim=[1, 10], height=280, title="Valence / arousal / dominance",
+                                                   show_label=False, elem_id="vad-plot")
+                    video_tracks = gr.Dataframe(pd.DataFrame(columns=views.TRACK_COLUMNS), label="Tracks",
+                                                interactive=False, elem_id="video-tracks",
+                                                column_widths=["7%", "13%", "33%", "8%", "8%", "10%", "7%",
+                                                               "7%", "7%"])
+                    run_state = gr.State(None)
+
+                with gr.Tab("Image", id="image"):
+                    with gr.Row():
+                        image_in = gr.Image(sources=["upload", "clipboard"], type="numpy", label="Photo",
+                                                elem_id="image-input", height=460, scale=2)
+                        image_out = gr.Image(label="Annotated", interactive=False, format="jpeg",
+                                             elem_id="image-output", height=460, scale=3)
+                    with gr.Row():
+                        image_btn = gr.Button("Analyze photo", variant="primary", elem_id="image-run", scale=0,
+                                              min_width=180)
+                        image_status = gr.Markdown("", label="image status", elem_id="image-status")
+                    image_table = gr.Dataframe(pd.DataFrame(columns=views.PERSON_COLUMNS), label="Persons",
+                                               interactive=False, elem_id="image-persons",
+                                               column_widths=["8%", "37%", "9%", "9%", "10%", "8%", "19%"])
+
+        # ---- handlers --------------------------------------------------------------------------------------
+
+        @friendly
+        def analyze_image(image, conf=None, top_k=None, smoothing=None, scene_every=None, refresh_every=None,
+                          model=None):
+            image = read_upload(image)
+            settings = _settings(conf, top_k, smoothing, scene_every, refresh_every, model, engine)
+            bgr = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
+            pipeline = engine.pipeline(settings, prefix="img")
+            try:
+                pipeline.tracking = False
+                result = pipeline.process(0, 0.0, bgr)
+            finally:
+                pipeline.close()
+            persons = views.aligned_persons(result)
+            dets = result.detections
+            # Number persons left to right, in the image and in the table alike.
+            order = sorted(range(len(dets)), key=lambda i: float(dets.xyxy[i][0]))
+            dets = dets[np.asarray(order, dtype=int)] if len(order) else dets
+            persons = [persons[i] for i in order]
+            dets.tracker_id = np.arange(1, len(dets) + 1)
+            annotated = EmotionOverlay(OverlayConfig(top_k=settings.top_k)).annotate(bgr, dets, persons)
+            found = [(n, p) for n, p in zip(range(1, len(dets) + 1), persons) if p is not None]
+            table = views.persons_table([p for _, p in found], [n for n, _ in found])
+            if not found:
+                gr.Warning(f"No person found in this photo (detector confidence {settings.conf:.2f}). "
+                           "Try a lower confidence or a photo where people are larger.")
+                status = "No person found."
+            else:
+                status = f"**{len(found)} person{'s' * (len(found) != 1)}** found."
+            return cv2.cvtColor(annotated, cv2.COLOR_BGR2RGB), table, status
+
+        image_outputs = [image_out, image_table, image_status]
+        # preprocess=False: read_upload decodes the file itself, so a bad file gets a readable message.
+        image_btn.click(analyze_image, [image_in, *settings_inputs], image_outputs, api_name="analyze_image",
+                        concurrency_limit=2, concurrency_id="compute", preprocess=False)
+        image_in.upload(analyze_image, [image_in, *settings_inputs], image_outputs, api_visibility="private",
+                        concurrency_limit=2, concurrency_id="compute", preprocess=False)
+
+        @friendly
+        def analyze_video(video=None, server_path="", max_seconds=cfg.video_seconds, stride=1, conf=None,
+                          top_k=None, smoothing=None, scene_every=None, refresh_every=None, model=None,
+                          request: gr.Request = None, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+            server_path = (server_path or "").strip()
+            if server_path and not cfg.server_sources:
+                raise gr.Error("This server does not read server-side paths or URLs (start it with "
+                               "--server-sources).")
+            spec = server_path or video
+            if not spec:
+                raise gr.Error("No video yet: upload a video file first.")
+            settings = _settings(conf, top_k, smoothing, scene_every, refresh_every, model, engine)
+            key = getattr(request, "session_hash", None) or "anonymous"
+            cancel = engine.cancel.setdefault(key, threading.Event())
+            cancel.clear()
+            _prune_runs(work_dir)
+            out_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work_dir))
+            progress(0, desc="opening the video")
+
+            def report(done, total, text):
+                progress((done, total) if total else None, desc=f"frame {done}{f'/{total}' if total else ''}"
+                         f" · {text}", unit="frames")
+
+            try:
+                run = process_video(engine, spec, settings, out_dir, max_seconds=float(max_seconds or 0),
+                                    stride=int(stride or 1), progress=report, cancel=cancel,
+                                    name=_safe_name(str(spec)))
+            except InputError as exc:  # name the upload as the user knows it, not by its cache path
+                raise gr.Error(str(exc).replace(str(spec), Path(spec).name) if not server_path else str(exc)) from None
+            if not run.frames:
+                raise gr.Error("The video has no frames that could be decoded.")
+            choices = views.track_choices(run.timeline, run.summary_data)
+            first = choices[0][1] if choices else None
+            emo, vad = run.timeline.frames(first, max(3, settings.top_k))
+            n_tracks = len(run.summary_data.get("tracks", []))
+            status = (f"Processed **{run.frames} frames** in {run.seconds:.1f} s ({run.fps:.1f} frames/s): "
+                      f"**{n_tracks} tracks**, {run.persons} person detections; {run.stopped_by}.")
+            if not run.persons:
+                gr.Warning("No person found in the processed part of the video.")
+            return (run.video, [run.jsonl, run.csv, run.summary], status, views.tracks_table(run.summary_data),
+                    gr.update(choices=choices, value=first), emo, vad, run)
+
+        video_outputs = [video_out, files, video_status, video_tracks, track, emo_plot, vad_plot, run_state]
+        video_btn.click(analyze_video, [video_in, server_source, max_seconds, stride, *settings_inputs],
+                        video_outputs, api_name="analyze_video", concurrency_limit=1, concurrency_id="video")
+
+        def stop_video(request: gr.Request = None):
+            key = getattr(request, "session_hash", None) or "anonymous"
+            if key in engine.cancel:
+                engine.cancel[key].set()
+            gr.Info("Stopping after the current frame; the part processed so far is kept.")
+
+        stop_btn.click(stop_video, None, None, api_name="stop_video", concurrency_limit=None, queue=False)
+
+        @friendly
+        def show_track(track_id, run, top_k=None):
+            if run is None or track_id is None:
+                return views.Timeline().frames(None)
+            return run.timeline.frames(int(track_id), max(3, int(top_k or 3)))
+
+        track.change(show_track, [track, run_state, top_k], [emo_plot, vad_plot], api_visibility="private")
+
+        @friendly
+        def webcam_frame(frame, session, conf=None, top_k=None, smoothing=None, scene_every=None,
+                         refresh_every=None, model=None):
+            if frame is None:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
+            settings = _settings(conf, top_k, smoothing, scene_every, refresh_every, model, engine)
+            if not isinstance(session, WebcamSession):
+                session = WebcamSession(engine, settings)
+            annotated, result = session.process(frame, settings)
+            summary = session.summary.to_dict()
+            tracks = views.session_table(summary)
+            h, w = result.image.shape[:2]
+            status = (f"Streaming: frame {session.frames} · {session.rate:.1f} frames/s · {w}x{h} · "
+                      f"{len(result.persons)} in frame · {len(summary['tracks'])} tracks this session")
+            return annotated, views.live_table(result.persons), tracks, status, session
+
+        cam.stream(webcam_frame, [cam, cam_state, *settings_inputs], [cam_out, cam_live, cam_tracks, cam_status,
+                                                                      cam_state],
+                   stream_every=STREAM_EVERY_S, time_limit=cfg.webcam_time_limit,
+                   concurrency_limit=cfg.webcam_sessions, concurrency_id="webcam", api_name="webcam_frame",
+                   show_progress="hidden")
+
+        def change_model(model, active, progress=gr.Progress()):  # noqa: B008
+            spec = model
+            if spec == active:
+                return gr.skip(), gr.skip(), active
+            if not engine.loaded(spec):
+                progress(None, desc=f"loading emotion model {spec} (once per server)")
+            try:
+                banner_html = _banner(engine, spec)
+            except Exception as exc:  # noqa: BLE001 - keep the old model and say why
+                log.exception("cannot load emotion model %s", spec)
+                gr.Warning(f"Cannot load emotion model '{spec}': {exc}. Still using '{active}'.")
+                return gr.skip(), gr.update(value=active), active
+            return banner_html, gr.skip(), spec
+
+        model.change(change_model, [model, active_model], [banner, model, active_model], api_name="set_model",
+                     concurrency_limit=1, concurrency_id="load")
+    return demo
+
+
+def _prune_runs(work_dir: Path) -> None:
+    now = time.time()
+    for d in work_dir.glob("run-*"):
+        try:
+            if now - d.stat().st_mtime > RUN_MAX_AGE_S:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
