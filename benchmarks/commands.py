@@ -37,8 +37,9 @@ def register(sub) -> None:
     p.add_argument("--naive-frames", type=int, help="frames for the naive baseline (quick 8, CPU 24, GPU 60)")
     p.add_argument("--streams", type=int, help="concurrent streams in multi-stream mode (quick/CPU 2, GPU 8)")
     p.add_argument("--stream-frames", type=int, help="frames per stream in multi-stream mode")
-    p.add_argument("--backends", type=_names, metavar="NAME,...",
-                   help="emotion backends to benchmark (default: all registered; --quick: torch)")
+    p.add_argument("--backends", type=_names, metavar="NAME[:KEY=VALUE...],...",
+                   help="emotion backends to benchmark, with options, e.g. torch,torch-fp16,onnxruntime:precision=fp16,"
+                        "tensorrt:precision=int8 (default: every registered one; --quick: torch)")
     p.add_argument("--pipeline-backend", default="auto", metavar="NAME",
                    help="backend for the pipeline runs (auto: the fastest benchmarked scene stream at batch 1)")
     p.add_argument("--batch-sizes", type=_ints, metavar="1,8,32,128", help="model benchmark batch sizes")

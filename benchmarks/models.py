@@ -89,6 +89,10 @@ class Sweep:
                 _free(self.device)
                 points.append({"batch_size": bs, "skipped": "out of GPU memory"})
                 break
+            except Exception as exc:  # noqa: BLE001 - e.g. a batch beyond what an engine takes
+                _free(self.device)
+                points.append({"batch_size": bs, "skipped": f"failed: {type(exc).__name__}: {exc}"[:300]})
+                break
             points.append(point)
             per_image_s = point["ms_per_image"] / 1000.0
             del fn
@@ -126,21 +130,55 @@ def bench_backend(backend, batch_sizes, sweep: Sweep, flops: dict | None, peak: 
     return {"status": "ok", "precision": precision, "peak_flops_per_s": peak_flops, "streams": streams}
 
 
+def parse_backend_spec(spec: str) -> tuple[str, dict]:
+    """'onnxruntime:precision=fp16:threads=2' -> ('onnxruntime', {'precision': 'fp16', 'threads': 2})."""
+    name, *options = spec.split(":")
+    parsed = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            from emomon.errors import InputError
+
+            raise InputError(f"backend option '{option}' in '{spec}' must look like key=value")
+        parsed[key] = _value(value)
+    return name.strip(), parsed
+
+
+def _value(text: str):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def create_backend_spec(spec: str, model, device):
+    """A backend from a spec ('name' or 'name:key=value:...') on its own copy of the model."""
+    from fusion import create_backend
+
+    name, options = parse_backend_spec(spec)
+    return create_backend(name, copy.deepcopy(model), device=device, **options)
+
+
 def bench_backends(model, names, device, batch_sizes, sweep: Sweep, flops=None, peak=None,
                    skipped: dict | None = None) -> dict:
-    """Every named backend on its own copy of the model (a backend may convert its model in place).
-    A backend that is not registered or fails to build is recorded as skipped, with the reason."""
-    from fusion import create_backend, list_backends
+    """Every named backend (a spec: 'name' or 'name:key=value:...') on its own copy of the model (a backend
+    may convert its model in place). One that is not registered or fails to build is recorded as skipped,
+    with the reason; its setup time (export, engine build, compilation) is recorded apart from the sweep."""
+    from fusion import list_backends
 
     results = {name: {"status": "skipped", "reason": why} for name, why in (skipped or {}).items()}
     for name in names:
-        if name not in list_backends():
+        if parse_backend_spec(name)[0] not in list_backends():
             results[name] = {"status": "skipped",
                              "reason": f"not registered in fusion.backends (registered: {', '.join(list_backends())})"}
             continue
         t0 = time.perf_counter()
         try:
-            backend = create_backend(name, copy.deepcopy(model), device=device)
+            backend = create_backend_spec(name, model, device)
         except Exception as exc:  # noqa: BLE001 - an unavailable backend is a result, not a crash
             results[name] = {"status": "skipped", "reason": f"{type(exc).__name__}: {exc}".strip()[:500]}
             log.warning("bench: backend %s skipped: %s", name, results[name]["reason"])
@@ -148,7 +186,8 @@ def bench_backends(model, names, device, batch_sizes, sweep: Sweep, flops=None, 
             continue
         setup_s = time.perf_counter() - t0
         try:
-            results[name] = {**bench_backend(backend, batch_sizes, sweep, flops, peak), "setup_s": setup_s}
+            results[name] = {**bench_backend(backend, batch_sizes, sweep, flops, peak), "setup_s": setup_s,
+                             "seconds": time.perf_counter() - t0}
         except Exception as exc:  # noqa: BLE001 - e.g. a backend that builds but cannot run a batch size
             results[name] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500], "setup_s": setup_s}
             log.warning("bench: backend %s failed: %s", name, results[name]["reason"])

@@ -48,15 +48,17 @@ def _person_record(probs: np.ndarray, vad: np.ndarray, keypoints, i: int, top_k:
             "vad": {n: float(v) for n, v in zip(VAD_NAMES, vad)}, "keypoints": kp}
 
 
-def naive_frame(model, device, detector, frame: np.ndarray, watch: _Stopwatch, smoother=None, n: int = 0):
-    """One frame the naive way; returns the per-detection person records (None where a box was unusable)."""
+def naive_frame(model, device, detector, frame: np.ndarray, watch: _Stopwatch, smoother=None, n: int = 0,
+                max_persons: int | None = None):
+    """One frame the naive way: (detections, per-detection person records, None where a box was unusable).
+    `max_persons` limits the work (for warm-up only)."""
     from fusion import crop_persons, preprocess_images
 
     dets = watch("detect_track", detector.track, frame)
     keypoints = dets.data.get("keypoints") if getattr(dets, "data", None) else None
     ids = dets.tracker_id if dets.tracker_id is not None else [None] * len(dets)
     persons: list[dict | None] = []
-    for i, box in enumerate(dets.xyxy):
+    for i, box in enumerate(dets.xyxy[:max_persons]):
         def prepare(box=box):
             crops = crop_persons(frame, [box])
             if not crops.images:
@@ -109,7 +111,7 @@ def run_naive(path: str, frames: int, detector, model, device: str, smoothing=No
             for _ in range(warmup_frames):  # untimed: lazy initialisation, kernel selection
                 ok, image = capture.read()
                 if ok:
-                    naive_frame(model, device, detector, image, _Stopwatch(device))
+                    naive_frame(model, device, detector, image, _Stopwatch(device), max_persons=1)
             detector.reset()
             capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
             writer = VideoWriter(Path(tmp) / "naive.mp4", capture.get(cv2.CAP_PROP_FPS))

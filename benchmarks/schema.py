@@ -89,6 +89,7 @@ REPORT = {
     "summary": dict,
     "skipped": MapOf(str),
     "warnings": ListOf(str),
+    "part_seconds": MapOf(Num),
 }
 
 

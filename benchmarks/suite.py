@@ -63,7 +63,7 @@ class BenchConfig:
 
         c.frames = pick(c.frames, 24, 120, 300)
         c.naive_frames = min(c.frames, pick(c.naive_frames, 8, 24, 60))
-        c.naive_max_seconds = pick(c.naive_max_seconds, 25.0, 120.0, 120.0)
+        c.naive_max_seconds = pick(c.naive_max_seconds, 20.0, 120.0, 120.0)
         c.streams = pick(c.streams, 2, 2, 8)
         c.stream_frames = pick(c.stream_frames, 12, 48, 150)
         c.batch_sizes = pick(c.batch_sizes, [1, 4, 8], [1, 8, 32], [1, 8, 32, 128])
@@ -91,6 +91,10 @@ def _validate(c: BenchConfig) -> None:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1")
     if c.warmup < 0 or not c.batch_sizes or min(c.batch_sizes + c.detector_batch_sizes) < 1:
         raise InputError("--warmup must be >= 0 and batch sizes >= 1")
+    from benchmarks.models import parse_backend_spec
+
+    for spec in (c.backends or []) + ([] if c.pipeline_backend == "auto" else [c.pipeline_backend]):
+        parse_backend_spec(spec)  # InputError for a malformed spec, before any model is loaded
     if c.source is not None and not Path(c.source).is_file():
         raise InputError(f"--source '{c.source}': no such video file")
 
@@ -146,7 +150,7 @@ def _pick_backend(c: BenchConfig, results: dict) -> tuple[str, str]:
         return c.pipeline_backend, "chosen with --pipeline-backend"
     best, best_ips = None, 0.0
     for name, entry in results.items():
-        if entry.get("status") != "ok":
+        if entry.get("status") != "ok" or "compile" in name:  # compiled per shape: the pipeline's shapes vary
             continue
         scene = [p for p in entry["streams"]["scene"] if "images_per_s" in p]
         if scene and scene[0]["images_per_s"] > best_ips:
@@ -154,7 +158,7 @@ def _pick_backend(c: BenchConfig, results: dict) -> tuple[str, str]:
     if best is None:
         return "torch", "auto: no backend benchmarked, using torch"
     return best, f"auto: fastest scene stream at batch {results[best]['streams']['scene'][0]['batch_size']} " \
-                 f"({best_ips:.1f} images/s)"
+                 f"({best_ips:.1f} images/s; torch.compile backends are left out: they compile per batch shape)"
 
 
 def _emotion_frame_ms(run: dict, frames: int) -> float:
@@ -169,12 +173,12 @@ def run_bench(config: BenchConfig, command: str | None = None) -> dict:
     from benchmarks.e2e import prefix_fps, run_optimized
     from benchmarks.env import environment
     from benchmarks.flops import detector_flops, device_peak, emotion_flops, peak_for, precision_of
-    from benchmarks.models import Sweep, bench_backends, bench_detector
+    from benchmarks.models import Sweep, bench_backends, bench_detector, create_backend_spec, parse_backend_spec
     from benchmarks.multistream import run_multistream
     from benchmarks.naive import run_naive
     from detector import DetectorConfig, PersonDetector
     from emomon.pipeline import PipelineConfig
-    from fusion import Predictor, create_backend, describe_model, list_backends, load_emotion_model
+    from fusion import Predictor, describe_model, list_backends, load_emotion_model
 
     started = time.perf_counter()
     c = config.resolved()
@@ -211,14 +215,25 @@ def run_bench(config: BenchConfig, command: str | None = None) -> dict:
                               "parameters": _parameters(model)},
                     "source": src, "flops": None, "peak": None,
                     "model_benchmarks": {"backends": {}, "detector": {}},
-                    "pipeline": None, "multistream": None, "summary": {}, "skipped": skipped, "warnings": warnings}
+                    "pipeline": None, "multistream": None, "summary": {}, "skipped": skipped, "warnings": warnings,
+                    "part_seconds": {}}
 
+    parts = report["part_seconds"]
+    last = [started]
+
+    def lap(part: str) -> None:
+        now = time.perf_counter()
+        parts[part] = parts.get(part, 0.0) + now - last[0]
+        last[0] = now
+
+    lap("setup")
     # -- the physical limit ---------------------------------------------------------------------------
     peak = device_peak(c.device, env.get("gpu"), quick=c.quick)
     report["peak"] = peak
     flops = None
     if "flops" not in skip:
         flops = emotion_flops(model, persons=1)
+    lap("peak_and_flops")
 
     # -- detectors ------------------------------------------------------------------------------------
     def make_detector(half: bool):
@@ -227,6 +242,7 @@ def run_bench(config: BenchConfig, command: str | None = None) -> dict:
 
     detector = make_detector(half=is_cuda(c.device))
     det_flops, det_note = detector_flops(detector, (src["height"], src["width"]))
+    lap("detector_load")
     if flops is not None:
         report["flops"] = {
             "method": "torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add; attention included",
@@ -236,13 +252,22 @@ def run_bench(config: BenchConfig, command: str | None = None) -> dict:
     # -- model benchmarks -----------------------------------------------------------------------------
     sweep = Sweep(c.device, c.warmup, c.repeats, c.max_seconds)
     registered = list_backends()
-    names = c.backends if c.backends is not None else (["torch"] if c.quick else registered)
-    not_run = {n: "not benchmarked in --quick (name it in --backends to include it)" for n in registered
-               if n not in names}
+    if c.backends is not None:
+        names, not_run = list(c.backends), {}
+    elif c.quick:
+        names = ["torch"]
+        not_run = {n: "not benchmarked in --quick (name it in --backends to include it)" for n in registered
+                   if n not in names}
+    else:
+        slow = [] if is_cuda(c.device) else [n for n in registered if "compile" in n]
+        names = [n for n in registered if n not in slow]
+        not_run = {n: "torch.compile on CPU takes many minutes per shape; name it in --backends to include it"
+                   for n in slow}
     backend_results: dict = {}
     if "models" not in skip:
         backend_results = bench_backends(model, names, c.device, c.batch_sizes, sweep, flops, peak, skipped=not_run)
     report["model_benchmarks"]["backends"] = backend_results
+    lap("models")
     frames = _frames(c.source, max(c.detector_batch_sizes))
     if "detector" not in skip:
         dets = {}
@@ -254,6 +279,7 @@ def run_bench(config: BenchConfig, command: str | None = None) -> dict:
             dets["yolo-fp32"] = bench_detector(fp32, frames, c.detector_batch_sizes, sweep, det_flops, peak, "fp32")
             del fp32
         report["model_benchmarks"]["detector"] = dets
+        lap("detector")
 
     # -- end to end -----------------------------------------------------------------------------------
     pipeline_config = PipelineConfig()
@@ -261,15 +287,16 @@ def run_bench(config: BenchConfig, command: str | None = None) -> dict:
     backend = None
     summary = report["summary"]
     if "pipeline" not in skip:
-        if backend_name not in registered:
+        if parse_backend_spec(backend_name)[0] not in registered:
             from emomon.errors import InputError
 
             raise InputError(f"--pipeline-backend {backend_name}: not registered ({', '.join(registered)})")
-        backend = create_backend(backend_name, copy.deepcopy(model), device=c.device)
+        backend = create_backend_spec(backend_name, model, c.device)
         pipe_peak = peak_for(peak, precision_of(backend))
         opt = run_optimized(c.source, c.frames, detector, backend, pipeline_config, c.pipeline_warmup_frames,
                             flops, det_flops, pipe_peak, work_dir=out_dir)
         opt["backend_choice"] = backend_why
+        lap("pipeline")
         naive, speedup = None, None
         if "naive" not in skip:
             naive_model = copy.deepcopy(model)
@@ -280,6 +307,7 @@ def run_bench(config: BenchConfig, command: str | None = None) -> dict:
                               max_seconds=c.naive_max_seconds)
             del naive_model, naive_detector
             _free(c.device)
+            lap("naive")
             k = min(naive["frames"], opt["frames"])
             opt_prefix = prefix_fps(opt, k)
             speedup = {
@@ -311,10 +339,11 @@ def run_bench(config: BenchConfig, command: str | None = None) -> dict:
     # -- multi-stream ---------------------------------------------------------------------------------
     if "multistream" not in skip:
         if backend is None:
-            backend = create_backend(backend_name, copy.deepcopy(model), device=c.device)
+            backend = create_backend_spec(backend_name, model, c.device)
         ms = run_multistream(c.source, c.streams, c.stream_frames, detector, Predictor(backend), pipeline_config,
                              src["fps"], c.max_wait_ms / 1000.0, make_detector=lambda: make_detector(is_cuda(c.device)))
         report["multistream"] = ms
+        lap("multistream")
         summary.update(multistream_streams=ms["streams"], multistream_aggregate_fps=ms["aggregate_fps"],
                        realtime_streams_estimate=ms["realtime_streams_estimate"])
     for name, entry in backend_results.items():

@@ -14,6 +14,7 @@ import torch
 
 from benchmarks.e2e import STAGES, stage_report
 from benchmarks.flops import count_flops, emotion_flops, letterbox_shape, nominal_peak, peak_for, precision_of
+from benchmarks.models import Sweep, bench_backends, parse_backend_spec
 from benchmarks.multistream import MicroBatcher
 from benchmarks.naive import _Stopwatch, naive_frame
 from benchmarks.stats import percentile, rate, summarize, time_loop
@@ -282,3 +283,58 @@ def test_microbatcher_hands_errors_to_the_waiting_streams():
         batcher.submit("scene", "frame")
     batcher.leave()
     batcher.close()
+
+
+# -- backend specs and sweeps -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("torch", ("torch", {})),
+    ("onnxruntime:precision=fp16", ("onnxruntime", {"precision": "fp16"})),
+    ("tensorrt:precision=int8:max_batch=64:rebuild=false", ("tensorrt", {"precision": "int8", "max_batch": 64,
+                                                                        "rebuild": False})),
+    ("torch-fp16:dtype=bf16", ("torch-fp16", {"dtype": "bf16"})),
+])
+def test_backend_specs_parse_into_name_and_options(spec, expected):
+    assert parse_backend_spec(spec) == expected
+
+
+def test_a_malformed_backend_spec_is_bad_input():
+    from emomon.errors import InputError
+
+    with pytest.raises(InputError, match="key=value"):
+        parse_backend_spec("torch:fp16")
+
+
+def test_backend_sweep_records_points_and_skips_the_unavailable(tiny):
+    peak = {"flops_per_s": {"fp32": 1e12}}
+    res = bench_backends(tiny, ["torch", "no-such-backend", "torch:no_such_option=1"], "cpu", [1, 2],
+                         Sweep("cpu", warmup=1, repeats=3, max_seconds=1.0), emotion_flops(tiny), peak,
+                         skipped={"tensorrt": "not requested"})
+    assert res["torch"]["status"] == "ok" and res["torch"]["precision"] == "fp32"
+    for stream in ("scene", "body", "heads"):
+        points = res["torch"]["streams"][stream]
+        assert [p["batch_size"] for p in points] == [1, 2]
+        for p in points:
+            assert p["iterations"] >= 3 and p["images_per_s"] > 0 and p["peak_memory_mb"] is None
+            assert p["images_per_s_iqr"][0] <= p["images_per_s"] <= p["images_per_s_iqr"][1]
+            assert p["fraction_of_peak"] > 0
+    assert res["no-such-backend"]["status"] == "skipped" and "not registered" in res["no-such-backend"]["reason"]
+    assert res["torch:no_such_option=1"]["status"] == "skipped"
+    assert "no_such_option" in res["torch:no_such_option=1"]["reason"]
+    assert res["tensorrt"] == {"status": "skipped", "reason": "not requested"}
+
+
+def test_sweep_skips_points_that_would_blow_the_budget_and_records_failures():
+    sweep = Sweep("cpu", warmup=0, repeats=3, max_seconds=0.01)
+
+    def make_fn(bs):
+        if bs == 3:
+            raise RuntimeError("batch 3 is not supported")
+        return lambda: time.sleep(0.002 * bs)
+
+    points = sweep.run(make_fn, [1, 3, 4])
+    assert "images_per_s" in points[0]
+    assert points[1]["skipped"].startswith("failed: RuntimeError") and len(points) == 2
+    slow = sweep.run(lambda bs: (lambda: time.sleep(0.01 * bs)), [1, 64])
+    assert "exceeds the time budget" in slow[1]["skipped"]
