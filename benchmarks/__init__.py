@@ -15,13 +15,19 @@ per-stage timers), `naive` (the baseline), `multistream` (N streams through one 
 `flops` (counted FLOPs, device peaks), `stats` (percentiles, spread, synchronized timing loops), `schema`.
 """
 
-from benchmarks.flops import count_flops, device_peak, emotion_flops, nominal_peak
-from benchmarks.schema import SCHEMA, SCHEMA_VERSION, check, validate
-from benchmarks.stats import percentile, summarize, synchronize, time_call, time_loop
-from benchmarks.suite import BenchConfig, run_bench, write_outputs
+import importlib
 
-__all__ = [
-    "SCHEMA", "SCHEMA_VERSION", "BenchConfig", "check", "count_flops", "device_peak", "emotion_flops",
-    "nominal_peak", "percentile", "run_bench", "summarize", "synchronize", "time_call", "time_loop", "validate",
-    "write_outputs",
-]
+# Re-exported lazily (PEP 562): `emomon --help` imports benchmarks.commands, and must not pay for torch.
+_EXPORTS = {
+    "count_flops": "flops", "device_peak": "flops", "emotion_flops": "flops", "nominal_peak": "flops",
+    "SCHEMA": "schema", "SCHEMA_VERSION": "schema", "check": "schema", "validate": "schema",
+    "percentile": "stats", "summarize": "stats", "synchronize": "stats", "time_call": "stats", "time_loop": "stats",
+    "BenchConfig": "suite", "run_bench": "suite", "write_outputs": "suite",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"benchmarks.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'benchmarks' has no attribute {name!r}")

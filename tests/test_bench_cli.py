@@ -157,3 +157,24 @@ def test_quick_bench_on_gpu_records_memory_and_nominal_peak(tmp_path):
     point = report["model_benchmarks"]["backends"]["torch"]["streams"]["scene"][0]
     assert point["peak_memory_mb"] > 0
     assert "yolo-fp16" in report["model_benchmarks"]["detector"]
+
+
+def test_skipped_parts_are_null_and_named_with_the_reason(tmp_path):
+    """The Python API with the tiny model: parts left out stay valid (null + listed in `skipped`)."""
+    from benchmarks import BenchConfig, run_bench, write_outputs
+    from tests.conftest import shared_file
+
+    video, weights = shared_file("data/street_crossing.mp4"), shared_file("weights/yolo11n-pose.pt")
+    config = BenchConfig(quick=True, source=str(video), detector_weights=str(weights), frames=4,
+                         emotion_model="random:two_stream_tiny", skip=["models", "detector", "naive", "multistream"],
+                         out=str(tmp_path))
+    report = run_bench(config)
+    assert validate(report) == []
+    assert report["pipeline"]["naive"] is None and report["pipeline"]["speedup"] is None
+    assert report["multistream"] is None and report["model_benchmarks"] == {"backends": {}, "detector": {}}
+    assert set(report["skipped"]) == {"models", "detector", "naive", "multistream"}
+    assert report["pipeline"]["optimized"]["frames"] == 4
+    assert "auto: no backend benchmarked" in report["pipeline"]["optimized"]["backend_choice"]
+    paths = write_outputs(report, tmp_path)
+    assert "speed-up" not in paths["markdown"].read_text()
+    assert paths["throughput_png"].read_bytes()[:8] == PNG
