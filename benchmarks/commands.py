@@ -29,14 +29,18 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="throughput and latency benchmarks (models, pipeline, multi-stream)",
                        description=__doc__.replace("\n", " "))
     p.add_argument("--quick", action="store_true",
-                   help="small sizes (CPU: batch 1,4,8, 24 frames, 2 streams; finishes in minutes on 2 cores)")
+                   help="small sizes (batch 1,4,8; 48 frames = 2 s of a 24 fps clip; 2 streams; naive run <= 15 s)")
     p.add_argument("--source", metavar="VIDEO",
                    help="video file for the pipeline benchmarks (default: a clip generated from Ultralytics' "
                         "example photos)")
-    p.add_argument("--frames", type=int, help="frames for the optimized pipeline run (quick 24, CPU 120, GPU 300)")
-    p.add_argument("--naive-frames", type=int, help="frames for the naive baseline (quick 8, CPU 24, GPU 60)")
+    p.add_argument("--frames", type=int, help="frames for the optimized pipeline run (quick 48, CPU 120, GPU 300)")
+    p.add_argument("--naive-frames", type=int,
+                   help="frames for the naive baseline (quick 8, CPU 24, GPU 60; see --naive-max-seconds)")
+    p.add_argument("--naive-max-seconds", type=float,
+                   help="stop the naive baseline after this long, at >= 2 frames (quick 15, else 120)")
     p.add_argument("--streams", type=int, help="concurrent streams in multi-stream mode (quick/CPU 2, GPU 8)")
-    p.add_argument("--stream-frames", type=int, help="frames per stream in multi-stream mode")
+    p.add_argument("--stream-frames", type=int,
+                   help="frames per stream in multi-stream mode (quick 8, CPU 48, GPU 150)")
     p.add_argument("--backends", type=_names, metavar="NAME[:KEY=VALUE...],...",
                    help="emotion backends to benchmark, with options, e.g. torch,torch-fp16,onnxruntime:precision=fp16,"
                         "tensorrt:precision=int8 (default: every registered one; --quick: torch)")
@@ -66,6 +70,7 @@ def config_from_args(args):
 
     return BenchConfig(
         quick=args.quick, device=args.device, source=args.source, frames=args.frames, naive_frames=args.naive_frames,
+        naive_max_seconds=args.naive_max_seconds,
         streams=args.streams, stream_frames=args.stream_frames, backends=args.backends,
         pipeline_backend=args.pipeline_backend, batch_sizes=args.batch_sizes,
         detector_batch_sizes=args.detector_batch_sizes, warmup=args.warmup, repeats=args.repeats,

@@ -145,6 +145,15 @@ def to_markdown(r: dict) -> str:
                   f"the pipeline waited {ov['consumer_wait_s']:.2f} s for frames: "
                   f"{_pct(ov['decode_hidden_fraction'])} of decoding was hidden behind inference "
                   f"({ov['hidden_s']:.2f} s). Work reuse: {pipe['optimized']['counts']}.", ""]
+    ms = r.get("multistream")
+    if ms:
+        batching = "; ".join(f"{kind}: {b['calls']} calls x {b['mean_requests']:.1f} streams "
+                             f"({_f((b['ms_per_call'] or {}).get('p50'), 1)} ms p50)"
+                             for kind, b in ms["batching"].items())
+        lines += [f"Multi-stream: {ms['streams']} streams x {ms['frames_per_stream']} frames, per-stream "
+                  f"{', '.join(f'{v:.2f}' for v in ms['per_stream_fps'])} frames/s; detector "
+                  f"{'batched across streams' if ms['batched_detector'] else 'one call per stream'}; batching: "
+                  f"{batching}. {ms['note']}.", ""]
     peak = r.get("peak")
     if peak:
         lines += [f"Peak used for fractions: {peak['note']}; "

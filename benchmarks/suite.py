@@ -61,11 +61,11 @@ class BenchConfig:
         def pick(value, quick, cpu, cuda):
             return value if value is not None else (quick if q else (cuda if gpu else cpu))
 
-        c.frames = pick(c.frames, 24, 120, 300)
+        c.frames = pick(c.frames, 48, 120, 300)
         c.naive_frames = min(c.frames, pick(c.naive_frames, 8, 24, 60))
-        c.naive_max_seconds = pick(c.naive_max_seconds, 20.0, 120.0, 120.0)
+        c.naive_max_seconds = pick(c.naive_max_seconds, 15.0, 120.0, 120.0)
         c.streams = pick(c.streams, 2, 2, 8)
-        c.stream_frames = pick(c.stream_frames, 12, 48, 150)
+        c.stream_frames = pick(c.stream_frames, 8, 48, 150)
         c.batch_sizes = pick(c.batch_sizes, [1, 4, 8], [1, 8, 32], [1, 8, 32, 128])
         c.detector_batch_sizes = pick(c.detector_batch_sizes, [1, 4, 8], [1, 8, 32], [1, 8, 32, 128])
         c.warmup = pick(c.warmup, 1, 2, 10)
