@@ -95,6 +95,12 @@ def _validate(c: BenchConfig) -> None:
 
     for spec in (c.backends or []) + ([] if c.pipeline_backend == "auto" else [c.pipeline_backend]):
         parse_backend_spec(spec)  # InputError for a malformed spec, before any model is loaded
+    if c.pipeline_backend != "auto":
+        from fusion import list_backends
+
+        if parse_backend_spec(c.pipeline_backend)[0] not in list_backends():
+            raise InputError(f"--pipeline-backend {c.pipeline_backend}: not a registered backend "
+                             f"({', '.join(list_backends())})")
     if c.source is not None and not Path(c.source).is_file():
         raise InputError(f"--source '{c.source}': no such video file")
 
@@ -173,7 +179,7 @@ def run_bench(config: BenchConfig, command: str | None = None) -> dict:
     from benchmarks.e2e import prefix_fps, run_optimized
     from benchmarks.env import environment
     from benchmarks.flops import detector_flops, device_peak, emotion_flops, peak_for, precision_of
-    from benchmarks.models import Sweep, bench_backends, bench_detector, create_backend_spec, parse_backend_spec
+    from benchmarks.models import Sweep, bench_backends, bench_detector, create_backend_spec
     from benchmarks.multistream import run_multistream
     from benchmarks.naive import run_naive
     from detector import DetectorConfig, PersonDetector
@@ -268,7 +274,7 @@ def run_bench(config: BenchConfig, command: str | None = None) -> dict:
         backend_results = bench_backends(model, names, c.device, c.batch_sizes, sweep, flops, peak, skipped=not_run)
     report["model_benchmarks"]["backends"] = backend_results
     lap("models")
-    frames = _frames(c.source, max(c.detector_batch_sizes))
+    frames = _frames(c.source, min(32, max(c.detector_batch_sizes)))  # larger batches cycle through these
     if "detector" not in skip:
         dets = {}
         precision = "fp16" if detector.config.half else "fp32"
@@ -287,10 +293,6 @@ def run_bench(config: BenchConfig, command: str | None = None) -> dict:
     backend = None
     summary = report["summary"]
     if "pipeline" not in skip:
-        if parse_backend_spec(backend_name)[0] not in registered:
-            from emomon.errors import InputError
-
-            raise InputError(f"--pipeline-backend {backend_name}: not registered ({', '.join(registered)})")
         backend = create_backend_spec(backend_name, model, c.device)
         pipe_peak = peak_for(peak, precision_of(backend))
         opt = run_optimized(c.source, c.frames, detector, backend, pipeline_config, c.pipeline_warmup_frames,

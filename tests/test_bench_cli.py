@@ -128,6 +128,7 @@ def test_check_validates_a_written_report(quick_bench, tmp_path, capsys):
     (["--source", "/no/such/clip.mp4"], "no such video file"),
     (["--frames", "0"], "--frames must be >= 1"),
     (["--backends", "torch,onnxruntime:fp16"], "must look like key=value"),
+    (["--pipeline-backend", "warp-drive"], "not a registered backend"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
     if args[:2] == ["--device", "cuda"] and torch.cuda.is_available():
