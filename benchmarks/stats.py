@@ -2,7 +2,7 @@
 
     >>> s = summarize([0.010, 0.011, 0.012, 0.050])   # seconds in, milliseconds out
     >>> round(s["p50"], 1), round(s["iqr"], 2), s["n"]
-    (11.5, 10.25, 4)
+    (11.5, 10.75, 4)
 
 Timing on CUDA synchronizes the whole device (`torch.cuda.synchronize`) around the timed call, not a CUDA
 event pair on torch's current stream: ONNX Runtime and TensorRT backends run on streams of their own, and
