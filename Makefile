@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 DEMO_ARGS ?=
 
-.PHONY: demo test lint venv system-deps clean
+.PHONY: demo test lint venv system-deps clean bench app
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,17 @@ ASSETS = $$($(PY) -c 'import ultralytics, pathlib; print(pathlib.Path(ultralytic
 demo: venv
 	$(VENV)/bin/emomon run --source "$(ASSETS)" --output out/demo.mp4 --jsonl out/demo.jsonl \
 		--csv out/demo.csv --summary out/demo_summary.json $(DEMO_ARGS)
+
+# Quick CPU benchmark on the shared street clip (full GPU run: BENCH_ARGS="--device cuda", no --quick).
+BENCH_ARGS ?= --quick
+bench: venv
+	$(VENV)/bin/emomon bench $(BENCH_ARGS) --source ../shared/data/street_crossing.mp4 \
+		--detector-weights ../shared/weights/yolo11n-pose.pt --out out/bench
+
+# The web app on http://127.0.0.1:7860 (APP_ARGS="--emotion-model PATH --device cuda" etc.).
+APP_ARGS ?=
+app: venv
+	$(VENV)/bin/emomon app $(APP_ARGS)
 
 test: venv system-deps
 	$(PY) -m ruff check .
