@@ -285,26 +285,43 @@ def cache_dir_for(model: EmotionModel, cache_dir: str | os.PathLike | None = Non
     return Path(cache_dir or default_cache_dir()) / f"{model.model_name or 'model'}-{key}-op{opset}"
 
 
+def _valid(paths: dict[str, Path], precision: str) -> bool:
+    if not all(p.is_file() for p in paths.values()):
+        return False
+    try:
+        for g, p in paths.items():
+            check_metadata(read_onnx_metadata(p), p, graph=g, precision=precision)
+        return True
+    except OnnxFileError as exc:
+        log.warning("replacing a cached ONNX file (%s)", exc)
+        return False
+
+
 def ensure_onnx(model: EmotionModel, cache_dir: str | os.PathLike | None = None, graphs=GRAPHS,
                 opset: int = OPSET, precision: str = "fp32", calibration=None) -> dict[str, Path]:
-    """The model's ONNX files from the cache (keyed by model hash and opset), exported on a miss.
+    """The model's ONNX files from the cache (keyed by model hash and opset), exported on a miss; fp16/int8
+    files are converted from the cached fp32 ones when those are there.
 
-    Graphs are exported into a temporary sibling folder and each file is renamed into place, so a
-    concurrent start never reads half a file. Cached files that fail their metadata check are re-exported."""
+    Files are written into a temporary sibling folder and each is renamed into place, so a concurrent
+    start never reads half a file. Cached files that fail their metadata check are replaced."""
     folder = cache_dir_for(model, cache_dir, opset)
     paths = {g: folder / onnx_name(g, precision) for g in graphs}
-    if all(p.is_file() for p in paths.values()):
-        try:
-            for g, p in paths.items():
-                check_metadata(read_onnx_metadata(p), p, graph=g, precision=precision)
-            return paths
-        except OnnxFileError as exc:
-            log.warning("re-exporting the ONNX cache %s (%s)", folder, exc)
+    if _valid(paths, precision):
+        return paths
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
-        log.info("exporting %s to ONNX (%s) into the cache %s", model.model_name, precision, folder)
-        exported = export_onnx(model, tmp, graphs=graphs, opset=opset, precision=precision, calibration=calibration)
+        fp32 = {g: folder / onnx_name(g) for g in graphs}
+        if precision != "fp32" and _valid(fp32, "fp32"):
+            from fusion.onnx_precision import convert_precision
+
+            log.info("converting the cached ONNX of %s to %s", model.model_name, precision)
+            exported = {g: convert_precision(p, precision, tmp / onnx_name(g, precision), calibration=calibration)
+                        for g, p in fp32.items()}
+        else:
+            log.info("exporting %s to ONNX (%s) into the cache %s", model.model_name, precision, folder)
+            exported = export_onnx(model, tmp, graphs=graphs, opset=opset, precision=precision,
+                                   calibration=calibration)
         folder.mkdir(parents=True, exist_ok=True)
         for p in tmp.iterdir():
             os.replace(p, folder / p.name)

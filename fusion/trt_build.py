@@ -107,17 +107,17 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, p
 
 def ensure_engine(onnx_files: dict[str, Path] | None, graph: str, precision: str, profile: Profile, device="cuda",
                   cache_dir: str | os.PathLike | None = None, model=None, onnx_cache_dir=None, calibration=None,
-                  rebuild: bool = False) -> Path:
+                  rebuild: bool = False, opset: int | None = None) -> Path:
     """The cached engine for one graph, built on a miss. The ONNX parsed follows `build_plan` (fp32 with the
     FP16 flag on TensorRT 10; the converted fp16/int8 graph on TensorRT 11); `onnx_files` maps graph ->
     fp32 ONNX, or `model` is exported through the ONNX cache."""
     trt = require_tensorrt()
     plan = build_plan(trt.__version__, precision)
     if model is not None:
-        from fusion.export import ensure_onnx
+        from fusion.export import OPSET, ensure_onnx
 
         onnx_path = ensure_onnx(model, cache_dir=onnx_cache_dir, graphs=(graph,), precision=plan.onnx_precision,
-                                calibration=calibration)[graph]
+                                calibration=calibration, opset=opset or OPSET)[graph]
     else:
         onnx_path = Path(onnx_files[graph])
         if plan.onnx_precision != "fp32":

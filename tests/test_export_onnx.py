@@ -124,6 +124,19 @@ def test_cache_hit_does_not_export_again(exported, tmp_path_factory, monkeypatch
     assert ensure_onnx(model, cache_dir=cache) == files
 
 
+def test_cache_converts_cached_fp32_to_int8_without_exporting(exported, tmp_path_factory, monkeypatch, group_photo):
+    import cv2
+
+    model, files = exported["two_stream_tiny"]
+    cache = tmp_path_factory.getbasetemp() / "emomon-cache" / "onnx"
+    monkeypatch.setattr("fusion.export.export_onnx", lambda *a, **k: pytest.fail("exported again"))
+    got = ensure_onnx(model, cache_dir=cache, graphs=("body",), precision="int8",
+                      calibration=[cv2.imread(str(group_photo))])
+    assert got == {"body": files["body"].with_name("body.int8.onnx")}
+    assert read_onnx_metadata(got["body"])["precision"] == "int8"
+    assert ensure_onnx(model, cache_dir=cache, graphs=("body",), precision="int8") == got  # now cached
+
+
 def test_cache_key_follows_the_weights(exported, tmp_path):
     model = _tiny("two_stream_tiny")
     other = _tiny("two_stream_tiny")
@@ -178,6 +191,7 @@ def _elem_types(proto):
 
 
 def test_fp16_conversion_keeps_float32_io_and_metadata(exported, tmp_path):
+    pytest.importorskip("onnxconverter_common", reason="fp16 ONNX needs onnxconverter-common (or ModelOpt)")
     from fusion.onnx_precision import to_fp16
 
     model, files = exported["two_stream_tiny"]
@@ -215,6 +229,7 @@ def test_int8_is_symmetric_qdq_calibrated_on_frames(exported, tmp_path, group_ph
 
 
 def test_int8_heads_are_fp16_but_labelled_int8(exported, tmp_path):
+    pytest.importorskip("onnxconverter_common", reason="fp16 ONNX needs onnxconverter-common (or ModelOpt)")
     from fusion.onnx_precision import to_int8
 
     path = to_int8(exported["two_stream_tiny"][1]["heads"], tmp_path / "heads.int8.onnx", frames=[])

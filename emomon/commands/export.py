@@ -109,7 +109,7 @@ def run(args) -> int:
             written.append(_place(path, out / path.name))
         for graph in GRAPHS:
             engine = ensure_engine(None, graph, precision, profiles[graph], device=device, model=model,
-                                   calibration=calibration)
+                                   calibration=calibration, opset=opset)
             written.append(_place(engine, out / engine_name(graph, precision)))
     if args.include_detector:
         from fusion.detector_export import export_detector
