@@ -63,6 +63,7 @@ def check_args(args) -> None:
 def run(args) -> int:
     import logging
     import os
+    import signal
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from emomon.commands.run import pipeline_config
@@ -75,7 +76,13 @@ def run(args) -> int:
     logging.getLogger("emomon.app").info("emotion model: %s; serving on http://%s:%d%s",
                                          engine.model(config.emotion_model).description, config.host,
                                          config.port, " (and a public share link)" if config.share else "")
-    launch(build_app(engine=engine), config)
+    demo = build_app(engine=engine)
+
+    def stop(signum, frame):  # SIGTERM (service managers, `kill`) shuts down like Ctrl-C: cleanly, files removed
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    launch(demo, config)  # returns after Ctrl-C / SIGTERM once the server is closed
     return 0
 
 

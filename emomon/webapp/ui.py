@@ -115,6 +115,45 @@ def _safe_name(path: str) -> str:
     return stem or "video"
 
 
+# Gradio's webcam component only logs a refused camera to the console. This wraps getUserMedia so that a
+# refusal (or a missing / busy camera, or an insecure page) shows as a readable message above the camera.
+CAMERA_ERRORS_JS = r"""
+() => {
+  const say = (text) => {
+    const box = document.querySelector('#cam-error-box');
+    if (!box) return;
+    box.textContent = text || '';
+    box.style.display = text ? 'block' : 'none';
+  };
+  const md = navigator.mediaDevices;
+  if (!window.isSecureContext || !md || !md.getUserMedia) {
+    say('This page cannot use a camera: browsers allow cameras only on https pages or on localhost. ' +
+        'Open the app on localhost, or serve it over https (for example with --share).');
+    return;
+  }
+  if (md.__emomon) return;
+  md.__emomon = true;
+  const original = md.getUserMedia.bind(md);
+  md.getUserMedia = (constraints) => original(constraints).then(
+    (stream) => { say(''); return stream; },
+    (error) => {
+      const name = error && error.name;
+      say(name === 'NotAllowedError' || name === 'SecurityError'
+        ? 'Camera permission denied. Allow camera access for this page (the camera icon in the address bar), ' +
+          'then click the camera area again.'
+        : name === 'NotFoundError' || name === 'OverconstrainedError'
+        ? 'No camera found. Connect a camera, then click the camera area again.'
+        : name === 'NotReadableError'
+        ? 'The camera is in use by another application. Close it, then click the camera area again.'
+        : 'The camera could not be opened (' + (error && error.message || name || 'unknown error') + ').');
+      throw error;
+    });
+}
+"""
+CAMERA_ERROR_BOX = ('<div id="cam-error-box" role="alert" style="display:none;border:1px solid #b91c1c;'
+                    'background:#fee2e2;color:#7f1d1d;border-radius:8px;padding:8px 12px;font-weight:600"></div>')
+
+
 class WebcamSession:
     """One browser session's live stream: its pipeline (own tracker), clock and per-track summary."""
 
@@ -180,7 +219,8 @@ def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
     work_dir = Path(tempfile.mkdtemp(prefix="emomon-app-"))  # video run outputs; removed at exit
     atexit.register(shutil.rmtree, work_dir, True)
 
-    with gr.Blocks(title="emomon: emotion monitor", analytics_enabled=False) as demo:
+    # delete_cache: uploads and results in Gradio's cache older than 3 h are removed every 30 min.
+    with gr.Blocks(title="emomon: emotion monitor", analytics_enabled=False, delete_cache=(1800, 3 * 3600)) as demo:
         gr.HTML(INTRO)
         banner = gr.HTML(_banner(engine, cfg.emotion_model), elem_id="banner")
         with gr.Row(equal_height=False):
@@ -211,6 +251,7 @@ def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
             with gr.Column(scale=4), gr.Tabs():
                 with gr.Tab("Webcam", id="webcam"):
                     gr.Markdown(WEBCAM_HELP)
+                    gr.HTML(CAMERA_ERROR_BOX, elem_id="cam-error", padding=False)
                     with gr.Row():
                         cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
                                        webcam_options=gr.WebcamOptions(mirror=False), elem_id="cam",
@@ -225,7 +266,7 @@ def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
                         cam_tracks = gr.Dataframe(pd.DataFrame(columns=views.SESSION_COLUMNS),
                                                   label="Tracks this session", interactive=False,
                                                   elem_id="cam-tracks", max_height=360, scale=2,
-                                                  column_widths=["15%", "40%", "20%", "25%"])
+                                                  column_widths=["17%", "41%", "20%", "22%"])
                     cam_state = gr.State(None, delete_callback=_close_session)
 
                 with gr.Tab("Video", id="video"):
@@ -262,8 +303,8 @@ def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
                                                    show_label=False, elem_id="vad-plot")
                     video_tracks = gr.Dataframe(pd.DataFrame(columns=views.TRACK_COLUMNS), label="Tracks",
                                                 interactive=False, elem_id="video-tracks",
-                                                column_widths=["7%", "13%", "33%", "8%", "8%", "10%", "7%",
-                                                               "7%", "7%"])
+                                                column_widths=["7%", "14%", "35%", "9%", "9%", "10%", "7%",
+                                                               "9%"])
                     run_state = gr.State(None)
 
                 with gr.Tab("Image", id="image"):
@@ -315,9 +356,9 @@ def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
         image_outputs = [image_out, image_table, image_status]
         # preprocess=False: read_upload decodes the file itself, so a bad file gets a readable message.
         image_btn.click(analyze_image, [image_in, *settings_inputs], image_outputs, api_name="analyze_image",
-                        concurrency_limit=2, concurrency_id="compute", preprocess=False)
+                        concurrency_limit=2, concurrency_id="compute", preprocess=False, show_progress_on=[image_out])
         image_in.upload(analyze_image, [image_in, *settings_inputs], image_outputs, api_visibility="private",
-                        concurrency_limit=2, concurrency_id="compute", preprocess=False)
+                        concurrency_limit=2, concurrency_id="compute", preprocess=False, show_progress_on=[image_out])
 
         @friendly
         def analyze_video(video=None, server_path="", max_seconds=cfg.video_seconds, stride=1, conf=None,
@@ -363,7 +404,8 @@ def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
 
         video_outputs = [video_out, files, video_status, video_tracks, track, emo_plot, vad_plot, run_state]
         video_btn.click(analyze_video, [video_in, server_source, max_seconds, stride, *settings_inputs],
-                        video_outputs, api_name="analyze_video", concurrency_limit=1, concurrency_id="video")
+                        video_outputs, api_name="analyze_video", concurrency_limit=1, concurrency_id="video",
+                        show_progress_on=[video_out])
 
         def stop_video(request: gr.Request = None):
             key = getattr(request, "session_hash", None) or "anonymous"
@@ -417,6 +459,7 @@ def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
                 return gr.skip(), gr.update(value=active), active
             return banner_html, gr.skip(), spec
 
+        demo.load(None, js=CAMERA_ERRORS_JS)
         model.change(change_model, [model, active_model], [banner, model, active_model], api_name="set_model",
                      concurrency_limit=1, concurrency_id="load")
     return demo

@@ -13,7 +13,7 @@ from fusion import EMOTIC_CATEGORIES, RANDOM_WARNING, VAD_NAMES
 
 PERSON_COLUMNS = ["person", "top emotions", "valence", "arousal", "dominance", "score", "box x1, y1, x2, y2"]
 TRACK_COLUMNS = ["track", "dominant", "mean top emotions", "valence", "arousal", "dominance", "frames",
-                 "first (s)", "last (s)"]
+                 "seen (s)"]
 LIVE_COLUMNS = ["track", "top emotions", "V", "A", "D"]
 SESSION_COLUMNS = ["track", "dominant emotion", "frames", "last (s)"]
 EMOTION_PLOT = ("time (s)", "probability", "emotion")
@@ -63,7 +63,7 @@ def tracks_table(summary: dict) -> pd.DataFrame:
         vad = t["mean_vad"]
         rows.append([f"#{t['track_id']}", t["dominant_emotion"], top_text(t["mean_top"]),
                      round(vad["valence"], 2), round(vad["arousal"], 2), round(vad["dominance"], 2),
-                     t["frames"], round(t["first_time"], 2), round(t["last_time"], 2)])
+                     t["frames"], f"{t['first_time']:.1f}–{t['last_time']:.1f}"])
     return pd.DataFrame(rows, columns=TRACK_COLUMNS)
 
 
