@@ -57,6 +57,8 @@ class OnnxRuntimeBackend:
                                  "or run the onnxruntime backend with --device cpu")
             default = [("CUDAExecutionProvider", {"device_id": self.device.index or 0}), "CPUExecutionProvider"]
         elif self.device.type == "cpu":
+            if precision == "fp16":  # ORT's CPU provider crashes the process on our fp16 graphs (seen here)
+                raise InputError("fp16 ONNX graphs are for GPUs: use --device cuda, or precision fp32/int8 on cpu")
             default = ["CPUExecutionProvider"]
         else:
             raise InputError(f"the onnxruntime backend runs on cpu or cuda, not '{self.device}'")

@@ -35,7 +35,9 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
                    help="recompute a tracked person's emotions every M frames (1 = every frame; default 2)")
     g.add_argument("--every-frame", action="store_true", help="no reuse at all (same as K=1, M=1)")
     g.add_argument("--top-k", type=int, default=3, help="emotions shown per person")
-    g.add_argument("--backend", default="torch", help="emotion model backend (torch, ...)")
+    g.add_argument("--backend", default="torch",
+                   help="emotion model backend: torch, torch-fp16, torch-compile, onnxruntime, tensorrt "
+                        "(tensorrt also runs the detector as a TensorRT engine)")
 
 
 def register(sub) -> None:
@@ -82,8 +84,13 @@ def build_pipeline(args):
     from emomon.pipeline import EmotionPipeline
     from fusion import Predictor, describe_model, load_emotion_model
 
+    weights = args.detector_weights
+    if args.backend == "tensorrt":  # the detector's fast path is Ultralytics' own engine export (cached)
+        from fusion.detector_export import detector_weights_for_backend
+
+        weights = detector_weights_for_backend(weights, "tensorrt", imgsz=args.imgsz, device=args.device)
     detector = PersonDetector(DetectorConfig(
-        weights=args.detector_weights, conf=args.conf, iou=args.iou, imgsz=args.imgsz, device=args.device,
+        weights=weights, conf=args.conf, iou=args.iou, imgsz=args.imgsz, device=args.device,
         half=args.half, tracker=args.tracker, min_box_size=args.min_box_size))
     model = load_emotion_model(args.emotion_model, device=args.device, seed=args.seed,
                                scene_weights=args.scene_weights, body_weights=args.body_weights)
