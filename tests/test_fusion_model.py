@@ -220,3 +220,14 @@ def test_clef_lite_subtracts_context_branch_at_inference():
     with torch.no_grad():
         out = model(body, scene, index)
     assert torch.allclose(out["cat_logits"], out["fused_logits"] - 0.7 * out["context_logits"])
+
+
+def test_onnxruntime_fp16_on_cpu_is_refused_before_any_export(tmp_path):
+    """ORT's CPU provider crashes the whole process on fp16 graphs: refuse with one line instead."""
+    from emomon.errors import InputError
+    from fusion import create_backend
+
+    with pytest.raises(InputError, match="fp16 ONNX graphs are for GPUs"):
+        create_backend("onnxruntime", create_model("two_stream_tiny", pretrained=False), "cpu", precision="fp16",
+                       cache_dir=str(tmp_path))
+    assert not list(tmp_path.iterdir()), "nothing exported"
