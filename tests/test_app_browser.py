@@ -37,7 +37,8 @@ def upload_photo(page, path) -> None:
     page.locator("#image-input input[type=file]").set_input_files(str(path))
 
 
-def test_image_upload_shows_six_persons(page):
+def test_image_upload_shows_six_persons(app_page):
+    page = app_page
     banner = page.locator("#banner").inner_text()
     assert "WARNING" in banner and "RANDOM WEIGHTS" in banner and "two_stream_vitb16" in banner
     upload_photo(page, shared_file("data/group_photo.jpg"))  # the upload alone starts the analysis
@@ -52,7 +53,8 @@ def test_image_upload_shows_six_persons(page):
     assert shot.stat().st_size > 50_000
 
 
-def test_bad_inputs_show_messages_and_the_app_keeps_serving(page, tmp_path):
+def test_bad_inputs_show_messages_and_the_app_keeps_serving(app_page, tmp_path):
+    page = app_page
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
     upload_photo(page, empty)
@@ -84,7 +86,8 @@ def test_bad_inputs_show_messages_and_the_app_keeps_serving(page, tmp_path):
     page.wait_for_function(f"document.querySelectorAll('{PERSON_ROWS}').length >= 6")
 
 
-def test_video_upload_progress_result_and_downloads(page, tmp_path):
+def test_video_upload_progress_result_and_downloads(app_page, tmp_path):
+    page = app_page
     page.get_by_role("tab", name="Video").click()
     page.locator("#max-seconds input").fill("1")
     page.locator("#stride input[type=number]").fill("2")
@@ -111,7 +114,8 @@ def test_video_upload_progress_result_and_downloads(page, tmp_path):
     screenshot(page, "app_video.png")
 
 
-def test_webcam_streams_annotated_frames(page):
+def test_webcam_streams_annotated_frames(app_page):
+    page = app_page
     page.locator("#model input").click()  # the tiny model keeps this test quick on 2 cores
     page.locator(f'li[role="option"][aria-label="{TINY}"]').click()
     page.wait_for_function("() => document.querySelector('#banner').innerText.includes('two_stream_tiny')")

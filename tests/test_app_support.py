@@ -109,7 +109,7 @@ def playwright_instance():
 
 
 @pytest.fixture(scope="session")
-def browser(playwright_instance, fake_camera_clip):
+def chromium(playwright_instance, fake_camera_clip):
     """Headless Debian Chromium with a fake camera playing the street clip; camera permission auto-granted."""
     executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
     b = playwright_instance.chromium.launch(
@@ -121,8 +121,8 @@ def browser(playwright_instance, fake_camera_clip):
 
 
 @pytest.fixture
-def page(browser, app_server):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+def app_page(chromium, app_server):
+    context = chromium.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(app_server.url, wait_until="load")  # not networkidle: Gradio keeps a connection open

@@ -303,7 +303,7 @@ def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
                                                    show_label=False, elem_id="vad-plot")
                     video_tracks = gr.Dataframe(pd.DataFrame(columns=views.TRACK_COLUMNS), label="Tracks",
                                                 interactive=False, elem_id="video-tracks",
-                                                column_widths=["7%", "14%", "35%", "9%", "9%", "10%", "7%",
+                                                column_widths=["7%", "14%", "33%", "9%", "9%", "10%", "9%",
                                                                "9%"])
                     run_state = gr.State(None)
 
@@ -319,7 +319,7 @@ def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
                         image_status = gr.Markdown("", label="image status", elem_id="image-status")
                     image_table = gr.Dataframe(pd.DataFrame(columns=views.PERSON_COLUMNS), label="Persons",
                                                interactive=False, elem_id="image-persons",
-                                               column_widths=["8%", "37%", "9%", "9%", "10%", "8%", "19%"])
+                                               column_widths=["7%", "41%", "8%", "8%", "9%", "7%", "20%"])
 
         # ---- handlers --------------------------------------------------------------------------------------
 
