@@ -195,8 +195,13 @@ class AppEngine:
         if detector is None:
             from detector import DetectorConfig, PersonDetector
 
+            weights = config.detector_weights
+            if config.backend == "tensorrt":  # as `emomon run`: the detector runs as Ultralytics' engine export
+                from fusion.detector_export import detector_weights_for_backend
+
+                weights = detector_weights_for_backend(weights, "tensorrt", imgsz=config.imgsz, device=config.device)
             detector = PersonDetector(DetectorConfig(
-                weights=config.detector_weights, conf=config.conf, iou=config.iou, imgsz=config.imgsz,
+                weights=weights, conf=config.conf, iou=config.iou, imgsz=config.imgsz,
                 device=config.device, half=config.half, tracker=config.tracker,
                 min_box_size=config.min_box_size))
         self.detector = detector
