@@ -11,6 +11,7 @@ training with cached features and accelerated backends reuse the exact same head
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 
 import torch
@@ -19,7 +20,7 @@ from torch import nn
 from fusion.preprocess import Preprocess
 
 
-class EmotionModel(nn.Module):
+class EmotionModel(nn.Module, abc.ABC):
     model_name: str = ""
     config: object
     body_preprocess: Preprocess
@@ -27,17 +28,21 @@ class EmotionModel(nn.Module):
     body_dim: int
     scene_dim: int
 
+    @abc.abstractmethod
     def encode_body(self, body: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def encode_scene(self, scene: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def fuse(self, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def head(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        ...
 
     def probabilities(self, cat_logits: torch.Tensor) -> torch.Tensor:
         """Category scores in [0, 1]; independent sigmoids unless a model says otherwise."""
@@ -68,9 +73,11 @@ class EmotionModel(nn.Module):
     def config_dict(self) -> dict:
         return dataclasses.asdict(self.config)
 
+    @abc.abstractmethod
     def scene_cache_key(self) -> str:
         """Identifies the scene embeddings this model computes (weights + preprocessing)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def body_cache_key(self) -> str:
-        raise NotImplementedError
+        ...
