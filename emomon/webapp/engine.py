@@ -21,11 +21,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from detector.config import DetectorConfig
 from emomon.errors import InputError
 from emomon.pipeline import EmotionPipeline, FrameResult, PipelineConfig, ReuseConfig
 from emomon.smoothing import SmoothingConfig
 
 log = logging.getLogger(__name__)
+
+# One source of truth for defaults: the page starts from what `emomon run` uses.
+_DET, _REUSE, _SMOOTH = DetectorConfig(), ReuseConfig(), SmoothingConfig()
 
 
 @dataclass
@@ -39,19 +43,19 @@ class AppConfig:
     scene_weights: str | None = None
     body_weights: str | None = None
     backend: str = "torch"
-    detector_weights: str = "yolo11n-pose.pt"
-    conf: float = 0.25
-    iou: float = 0.7
-    imgsz: int = 640
-    half: bool = False
-    tracker: str = "bytetrack.yaml"
-    min_box_size: int = 16
-    smoothing: str = "ema"
-    smooth_alpha: float = 0.4
-    smooth_window: int = 8
-    scene_every: int = 4
-    scene_change: float = 0.06
-    refresh_every: int = 2
+    detector_weights: str = _DET.weights
+    conf: float = _DET.conf
+    iou: float = _DET.iou
+    imgsz: int = _DET.imgsz
+    half: bool = _DET.half
+    tracker: str = _DET.tracker
+    min_box_size: int = _DET.min_box_size
+    smoothing: str = _SMOOTH.mode
+    smooth_alpha: float = _SMOOTH.alpha
+    smooth_window: int = _SMOOTH.window
+    scene_every: int = _REUSE.scene_every
+    scene_change: float = _REUSE.scene_change
+    refresh_every: int = _REUSE.refresh_every
     top_k: int = 3
     host: str = "127.0.0.1"
     port: int = 7860
@@ -75,11 +79,11 @@ class AppConfig:
 class Settings:
     """The page's per-request settings."""
 
-    conf: float = 0.25
+    conf: float = _DET.conf
     top_k: int = 3
-    smoothing: float = 0.6       # 0 = raw per-frame scores; towards 1 = steadier, slower to react
-    scene_every: int = 4
-    refresh_every: int = 2
+    smoothing: float = round(1.0 - _SMOOTH.alpha, 2)  # 0 = raw per-frame scores; towards 1 = steadier
+    scene_every: int = _REUSE.scene_every
+    refresh_every: int = _REUSE.refresh_every
     model: str = "zero-shot"
 
     def pipeline_config(self, base: AppConfig) -> PipelineConfig:
