@@ -55,8 +55,7 @@ def register(sub) -> None:
                    help="multi-stream: longest wait for other streams before a batch is run")
     p.add_argument("--skip", type=_names, default=[], metavar="PART,...",
                    help="parts to leave out: models, detector, pipeline, naive, multistream, flops")
-    add_model_arguments(p)
-    p.set_defaults(emotion_model="random")
+    add_model_arguments(p, default="random")  # speed does not depend on the weights; no download needed
     p.add_argument("--detector-weights", default="yolo11n-pose.pt", metavar="PATH",
                    help="Ultralytics weights: a name (downloaded once) or a local .pt/.onnx/.engine file")
     p.add_argument("--imgsz", type=int, default=640, help="detector input size")

@@ -8,11 +8,11 @@ import logging
 import sys
 
 
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
+def add_model_arguments(p: argparse.ArgumentParser, default: str = "zero-shot") -> None:
     """Options shared by every command that loads an emotion model."""
-    p.add_argument("--emotion-model", default="zero-shot", metavar="zero-shot|random|NAME|PATH",
-                   help="zero-shot CLIP (default), random weights (tests only), a registered model name, "
-                        "or a trained checkpoint file")
+    p.add_argument("--emotion-model", default=default, metavar="zero-shot|random|NAME|PATH",
+                   help="zero-shot CLIP, random weights (tests and benchmarks only), a registered model name, "
+                        f"or a trained checkpoint file (default: {default})")
     p.add_argument("--scene-weights", metavar="PATH", help="local CLIP weights file (offline machines)")
     p.add_argument("--body-weights", metavar="PATH", help="local ResNet-18 weights file (offline machines)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:0, ...")
