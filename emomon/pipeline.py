@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from emomon.smoothing import SmoothingConfig, TrackSmoother
-from fusion import EMOTIC_CATEGORIES, VAD_NAMES, Predictor
+from fusion import Predictor
+from fusion.predictor import emotion_fields
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,6 @@ class EmotionPipeline:
         return FrameResult(index, time_s, image, dets, persons)
 
     def _person(self, i, tid, box, dets, probs, vad, keypoints) -> dict:
-        order = np.argsort(-probs, kind="stable")[: self.config.top_k]
         kp = None
         if keypoints is not None and len(keypoints) > i:
             kp = [[round(float(x), 1), round(float(y), 1), round(float(c), 3)] for x, y, c in keypoints[i]]
@@ -174,8 +174,6 @@ class EmotionPipeline:
             "track_id": tid,
             "box": [round(float(v), 1) for v in box],
             "score": round(score, 4),
-            "emotions": {n: round(float(p), 5) for n, p in zip(EMOTIC_CATEGORIES, probs)},
-            "top": [[EMOTIC_CATEGORIES[j], round(float(probs[j]), 5)] for j in order],
-            "vad": {n: round(float(v), 4) for n, v in zip(VAD_NAMES, vad)},
+            **emotion_fields(probs, vad, self.config.top_k),
             "keypoints": kp,
         }

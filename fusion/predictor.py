@@ -21,6 +21,22 @@ from fusion.preprocess import crop_persons, preprocess_images
 log = logging.getLogger(__name__)
 
 
+def top_emotions(probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+    """The k highest-scoring categories, highest first (ties keep the official order)."""
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(EMOTIC_CATEGORIES[i], float(probs[i])) for i in order]
+
+
+def emotion_fields(probs: np.ndarray, vad: np.ndarray, top_k: int = 3) -> dict:
+    """The emotion part of a person's JSON record (`emotions`, `top`, `vad`), shared by `predict` and the
+    pipeline's JSONL so both print the same shape and rounding."""
+    return {
+        "emotions": {name: round(float(p), 5) for name, p in zip(EMOTIC_CATEGORIES, probs)},
+        "top": [[name, round(p, 5)] for name, p in top_emotions(probs, top_k)],
+        "vad": {name: round(float(v), 4) for name, v in zip(VAD_NAMES, vad)},
+    }
+
+
 @dataclass
 class PersonEmotion:
     """Emotions of one person: 26 category scores in [0, 1] and VAD on 1..10."""
@@ -31,16 +47,10 @@ class PersonEmotion:
     vad: np.ndarray       # (3,) valence, arousal, dominance
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
-        order = np.argsort(-self.probs, kind="stable")[:k]
-        return [(EMOTIC_CATEGORIES[i], float(self.probs[i])) for i in order]
+        return top_emotions(self.probs, k)
 
     def to_dict(self, top_k: int = 3) -> dict:
-        return {
-            "box": [round(float(v), 1) for v in self.box],
-            "emotions": {name: round(float(p), 5) for name, p in zip(EMOTIC_CATEGORIES, self.probs)},
-            "top": [[name, round(p, 5)] for name, p in self.top(top_k)],
-            "vad": {name: round(float(v), 4) for name, v in zip(VAD_NAMES, self.vad)},
-        }
+        return {"box": [round(float(v), 1) for v in self.box], **emotion_fields(self.probs, self.vad, top_k)}
 
 
 class Predictor:
