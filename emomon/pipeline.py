@@ -53,9 +53,17 @@ class FrameResult:
     image: np.ndarray
     detections: object           # supervision.Detections from the detector
     persons: list[dict]          # JSONL person entries, one per detection that got emotions
+    detection_index: list[int] = field(default_factory=list)  # persons[k] belongs to detection detection_index[k]
 
     def record(self) -> dict:
         return {"frame": self.index, "time": round(self.time, 4), "persons": self.persons}
+
+    def aligned(self) -> list[dict | None]:
+        """One entry per detection (None where a detection got no emotions), as the overlay wants."""
+        out: list[dict | None] = [None] * len(self.detections)
+        for k, i in enumerate(self.detection_index):
+            out[i] = self.persons[k]
+        return out
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -163,7 +171,7 @@ class EmotionPipeline:
         self.times.add("smooth", time.perf_counter() - t2)
         self.counts["frames"] += 1
         self._n += 1
-        return FrameResult(index, time_s, image, dets, persons)
+        return FrameResult(index, time_s, image, dets, persons, sorted(raw))
 
     def _person(self, i, tid, box, dets, probs, vad, keypoints) -> dict:
         kp = None

@@ -69,7 +69,7 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
                 summary.add(result.index, result.time, result.persons)
                 if video is not None or show:
                     t = time.perf_counter()
-                    annotated = overlay.annotate(frame.image, result.detections, _aligned(result))
+                    annotated = overlay.annotate(frame.image, result.detections, result.aligned())
                     pipeline.times.add("annotate", time.perf_counter() - t)
                     if video is not None:
                         t = time.perf_counter()
@@ -115,12 +115,6 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
             if path and Path(path).exists():
                 log.info("wrote %s", path)
     return report
-
-
-def _aligned(result: FrameResult) -> list[dict | None]:
-    """Overlay wants one entry per detection; persons are in detection order, some may be missing."""
-    by_box = {tuple(p["box"]): p for p in result.persons}
-    return [by_box.get(tuple(round(float(v), 1) for v in box)) for box in result.detections.xyxy]
 
 
 def _progress_bar(info, enabled: bool):

@@ -137,3 +137,12 @@ def test_every_frame_config_and_reset():
     assert results[0].record()["persons"][0]["track_id"] == 1
     pipe.reset()
     assert pipe.detector.resets == 2  # once at construction, once now
+
+
+def test_aligned_persons_follow_detection_order_with_gaps():
+    """A degenerate box gets no emotions: aligned() keeps a None in its place, even with duplicate boxes."""
+    frames = [([[10, 10, 60, 110], [0, 0, 1, 1], [10, 10, 60, 110]], [1, 2, 3])]
+    pipe, results = run_scripted(ReuseConfig(scene_every=1, refresh_every=1), frames,
+                                 [np.zeros((120, 160, 3), np.uint8)])
+    aligned = results[0].aligned()
+    assert [p and p["track_id"] for p in aligned] == [1, None, 3]

@@ -21,9 +21,8 @@ VAD_PLOT = ("time (s)", "value (1-10)", "dimension")
 
 
 def aligned_persons(result: FrameResult) -> list[dict | None]:
-    """The overlay wants one entry per detection; persons are in detection order, some may be missing."""
-    by_box = {tuple(p["box"]): p for p in result.persons}
-    return [by_box.get(tuple(round(float(v), 1) for v in box)) for box in result.detections.xyxy]
+    """The overlay wants one entry per detection; some detections may have no emotions."""
+    return result.aligned()
 
 
 def top_text(top: list, k: int | None = None) -> str:
