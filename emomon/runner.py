@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emomon.interrupts import InterruptGuard
 from emomon.outputs import CsvWriter, JsonlWriter, VideoWriter, write_json_atomic
 from emomon.pipeline import EmotionPipeline, FrameResult
 from emomon.summary import RunSummary
@@ -47,74 +48,84 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
     summary = RunSummary()
     writers = []
     video = None
-    try:
-        if outputs.jsonl:
-            writers.append(JsonlWriter(outputs.jsonl))
-        if outputs.csv:
-            writers.append(CsvWriter(outputs.csv))
-        if outputs.video:
-            video = VideoWriter(outputs.video, info.fps)
-        if (video is not None or show) and overlay is None:
-            from emomon.overlay import EmotionOverlay
-
-            overlay = EmotionOverlay()
-        bar = _progress_bar(info, progress)
-        start = time.perf_counter()
+    with InterruptGuard() as guard:
         try:
-            for frame in source:
-                result: FrameResult = pipeline.process(frame.index, frame.time, frame.image)
-                record = result.record()
-                for w in writers:
-                    w.write(record)
-                summary.add(result.index, result.time, result.persons)
-                if video is not None or show:
-                    t = time.perf_counter()
-                    annotated = overlay.annotate(frame.image, result.detections, result.aligned())
-                    pipeline.times.add("annotate", time.perf_counter() - t)
-                    if video is not None:
+            if outputs.jsonl:
+                writers.append(JsonlWriter(outputs.jsonl))
+            if outputs.csv:
+                writers.append(CsvWriter(outputs.csv))
+            if outputs.video:
+                video = VideoWriter(outputs.video, info.fps)
+            if (video is not None or show) and overlay is None:
+                from emomon.overlay import EmotionOverlay
+
+                overlay = EmotionOverlay()
+            bar = _progress_bar(info, progress)
+            start = time.perf_counter()
+            try:
+                for frame in source:
+                    result: FrameResult = pipeline.process(frame.index, frame.time, frame.image)
+                    record = result.record()
+                    annotated = None
+                    if video is not None or show:
                         t = time.perf_counter()
-                        video.write(annotated)
-                        pipeline.times.add("encode", time.perf_counter() - t)
+                        annotated = overlay.annotate(frame.image, result.detections, result.aligned())
+                        pipeline.times.add("annotate", time.perf_counter() - t)
+                    # Every output gets this frame or none does: Ctrl-C waits for the end of this block.
+                    with guard.deferred():
+                        for w in writers:
+                            w.write(record)
+                        summary.add(result.index, result.time, result.persons)
+                        if video is not None:
+                            t = time.perf_counter()
+                            video.write(annotated)
+                            pipeline.times.add("encode", time.perf_counter() - t)
+                        report.frames += 1
+                        report.persons += len(result.persons)
                     if show and _show(annotated):
                         report.stopped_by = "window closed"
                         break
-                report.frames += 1
-                report.persons += len(result.persons)
-                if on_frame is not None:
-                    on_frame(result)
+                    if on_frame is not None:
+                        on_frame(result)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(persons=len(result.persons), refresh=False)
+                else:
+                    report.stopped_by = getattr(source, "end_reason", None) or "end of source"
+            except KeyboardInterrupt:
+                report.stopped_by = "interrupted"
+                raise
+            finally:
+                report.seconds = time.perf_counter() - start
                 if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(persons=len(result.persons), refresh=False)
-            else:
-                report.stopped_by = getattr(source, "end_reason", None) or "end of source"
-        except KeyboardInterrupt:
-            report.stopped_by = "interrupted"
-            raise
+                    bar.close()
         finally:
-            report.seconds = time.perf_counter() - start
-            if bar is not None:
-                bar.close()
-    finally:
-        for w in writers:
-            w.close()
-        if video is not None:
-            video.close()
-        if show:
-            _close_windows()
-        report.dropped = getattr(source, "dropped", 0)
-        report.stages = pipeline.times.summary()
-        report.counts = dict(pipeline.counts)
-        if outputs.summary:
-            write_json_atomic(outputs.summary, summary.to_dict(
-                source=info.label if hasattr(info, "label") else str(info.spec),
-                fps=report.fps, stopped_by=report.stopped_by, dropped_frames=report.dropped))
-        log.info("processed %d frames (%.1f frames/s), %d person detections; stopped by %s%s",
-                 report.frames, report.fps, report.persons, report.stopped_by,
-                 f"; {report.dropped} frames dropped (live source)" if report.dropped else "")
-        for path in (outputs.video, outputs.jsonl, outputs.csv, outputs.summary):
-            if path and Path(path).exists():
-                log.info("wrote %s", path)
+            # Closing writes the video index and the summary; a Ctrl-C now would only corrupt them.
+            with guard.deferred(reraise=False):
+                _close_outputs(writers, video, show)
+                report.dropped = getattr(source, "dropped", 0)
+                report.stages = pipeline.times.summary()
+                report.counts = dict(pipeline.counts)
+                if outputs.summary:
+                    write_json_atomic(outputs.summary, summary.to_dict(
+                        source=info.label if hasattr(info, "label") else str(info.spec),
+                        fps=report.fps, stopped_by=report.stopped_by, dropped_frames=report.dropped))
+            log.info("processed %d frames (%.1f frames/s), %d person detections; stopped by %s%s",
+                     report.frames, report.fps, report.persons, report.stopped_by,
+                     f"; {report.dropped} frames dropped (live source)" if report.dropped else "")
+            for path in (outputs.video, outputs.jsonl, outputs.csv, outputs.summary):
+                if path and Path(path).exists():
+                    log.info("wrote %s", path)
     return report
+
+
+def _close_outputs(writers, video, show: bool) -> None:
+    for w in writers:
+        w.close()
+    if video is not None:
+        video.close()
+    if show:
+        _close_windows()
 
 
 def _progress_bar(info, enabled: bool):

@@ -146,3 +146,36 @@ def test_aligned_persons_follow_detection_order_with_gaps():
                                  [np.zeros((120, 160, 3), np.uint8)])
     aligned = results[0].aligned()
     assert [p and p["track_id"] for p in aligned] == [1, None, 3]
+
+
+def test_ctrl_c_between_two_outputs_of_a_frame_waits_for_the_frame(tmp_path, street_video, monkeypatch):
+    """The race CI once hit: Ctrl-C right after the JSONL line, before the video frame. Both must agree."""
+    import os
+    import signal
+
+    from emomon.outputs import JsonlWriter as Writer
+    from emomon.runner import OutputPaths, run_pipeline
+    from stream import open_source
+
+    real_write = Writer.write
+
+    def write_then_ctrl_c(self, record):
+        real_write(self, record)
+        if record["frame"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(Writer, "write", write_then_ctrl_c)
+    det = ScriptedDetector([([[100, 50, 200, 300]], [1])] * 6)
+    pipe = EmotionPipeline(det, Predictor(create_model("two_stream_tiny", pretrained=False)), PipelineConfig())
+    out = OutputPaths(video=str(tmp_path / "o.mp4"), jsonl=str(tmp_path / "o.jsonl"), csv=str(tmp_path / "o.csv"),
+                      summary=str(tmp_path / "s.json"))
+    with open_source(street_video, max_frames=6) as source, pytest.raises(KeyboardInterrupt):
+        run_pipeline(source, pipe, out, progress=False)
+    lines = (tmp_path / "o.jsonl").read_text().splitlines()
+    assert [json.loads(x)["frame"] for x in lines] == [0, 1, 2]
+    with open(tmp_path / "o.csv", newline="") as f:
+        assert [int(r["frame"]) for r in csv.DictReader(f)] == [0, 1, 2]
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["stopped_by"] == "interrupted"
