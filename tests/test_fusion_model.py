@@ -43,8 +43,12 @@ def test_tiny_model_builds_fast():
 
     create_model("two_stream_tiny", pretrained=False)  # warm imports
     start = time.perf_counter()
-    create_model("two_stream_tiny", pretrained=False)
-    assert time.perf_counter() - start < 1.0
+    model = create_model("two_stream_tiny", pretrained=False)
+    elapsed = time.perf_counter() - start
+    # Small by construction (what makes it fast everywhere); the time bound has headroom for a loaded CI
+    # (about 0.05 s here) and still catches a ViT-B sneaking in (several seconds).
+    assert sum(p.numel() for p in model.parameters()) < 1_000_000
+    assert elapsed < 3.0
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -428,7 +428,7 @@ def test_close_interrupts_a_reconnect_backoff():
     time.sleep(0.1)  # the reader is now waiting 30 s before retrying
     started = time.monotonic()
     source.close()
-    assert time.monotonic() - started < 1 and not source.running
+    assert time.monotonic() - started < 5 and not source.running  # far below the 30 s backoff
 
 
 # -- thread hygiene --------------------------------------------------------------------------------------
