@@ -15,7 +15,8 @@ import supervision as sv
 
 from detector.config import DetectorConfig
 from detector.tracking import assign_ids, new_tracker, tracker_settings
-from detector.weights import FLAG, DetectorError, first_line, load_yolo
+from detector.weights import FLAG, DetectorError, load_yolo
+from emomon.kernel import first_line
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import supervision as sv
 
-from detector.weights import DetectorError, first_line
+from detector.weights import DetectorError
+from emomon.kernel import first_line
 
 HINT = "use bytetrack.yaml, botsort.yaml or a path to a tracker YAML of either kind"
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from emomon.errors import InputError
+from emomon.kernel import InputError, first_line
 
 FLAG = "--detector-weights PATH"
 PERSON_TASKS = ("detect", "segment", "pose", "obb")  # tasks whose results carry boxes
@@ -13,14 +12,6 @@ PERSON_TASKS = ("detect", "segment", "pose", "obb")  # tasks whose results carry
 
 class DetectorError(InputError):
     """Detector weights or tracker settings that are missing, unreadable or unusable."""
-
-
-def first_line(exc: BaseException) -> str:
-    """`Type: first line` of an exception, without Ultralytics' 'ERROR ❌' prefix, for one-line messages."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = re.sub(r"^(ERROR|WARNING)?[^\w'\"/.]*", "", lines[0]) if lines else ""
-    text = text if len(text) <= 200 else text[:197] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def is_downloadable(weights: str) -> bool:

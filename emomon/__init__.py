@@ -1,10 +1,11 @@
 """emomon: a streaming video emotion monitor.
 
-The command-line interface (`emomon ...`) and the glue that joins the packages `stream`, `detector`,
-`fusion`, `training` and `benchmarks` into the product live here.
+Three rooms: `emomon.kernel` (the bottom layer every package may import), `emomon.pipeline` (the glue that
+joins stream, detector and fusion) and, on top, the CLI (`emomon.cli`, `emomon.commands`) and the web app
+(`emomon.webapp`). The import rule between them and the packages `stream`, `detector`, `fusion`, `training`
+and `benchmarks` is written in `emomon.kernel`'s docstring.
 """
 
-from emomon.errors import EmomonError, InputError
+from emomon.kernel import EmomonError, InputError, __version__
 
-__version__ = "0.1.0"
 __all__ = ["EmomonError", "InputError", "__version__"]

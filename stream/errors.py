@@ -1,6 +1,6 @@
 """The one error type stream raises on purpose, so the CLI can map bad sources to exit code 2."""
 
-from emomon.errors import InputError
+from emomon.kernel import InputError
 
 
 class SourceError(InputError):

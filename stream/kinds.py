@@ -5,9 +5,8 @@ import os
 import re
 from pathlib import Path
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
-# A URL to one of these is a remote file (finite, read without drops), not a live stream.
-VIDEO_FILE_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv"})
+from emomon.kernel import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -38,7 +37,7 @@ def detect_kind(spec: str | int | os.PathLike) -> SourceKind:
         return SourceKind.WEBCAM
     if is_url(text):
         suffix = Path(text.split("?", 1)[0]).suffix.lower()
-        return SourceKind.FILE if suffix in VIDEO_FILE_SUFFIXES else SourceKind.NETWORK
+        return SourceKind.FILE if suffix in VIDEO_SUFFIXES else SourceKind.NETWORK  # a remote file: no drops
     path = Path(text)
     if path.is_dir() or (_GLOB_CHARS.search(text) and not path.exists()):
         return SourceKind.IMAGES

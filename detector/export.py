@@ -1,0 +1,102 @@
+"""The YOLO detector's accelerated path: Ultralytics' own export (ONNX, TensorRT engine).
+
+The detector loads `.onnx` and `.engine` files through `YOLO(path)` like `.pt` weights, so an exported
+file is simply passed as `--detector-weights`. `detector_weights_for_backend` maps an emotion backend
+name onto the matching detector format and exports once into the cache (`$EMOMON_CACHE/detector/`).
+
+    >>> from detector import export_detector                                  # doctest: +SKIP
+    >>> export_detector("yolo11n-pose.pt", "onnx", out_dir="exports/detector")
+    PosixPath('exports/detector/yolo11n-pose.onnx')
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from emomon.kernel import InputError, cache_dir, quiet_loggers, sha256_file
+
+log = logging.getLogger(__name__)
+
+FORMATS = {"onnx": ".onnx", "engine": ".engine"}
+BACKEND_FORMATS = {"onnxruntime": "onnx", "tensorrt": "engine"}  # torch backends keep the .pt weights
+TENSORRT_HINT = "TensorRT is not installed: pip install 'emomon[trt]' (needs an NVIDIA GPU and driver)"
+
+
+def default_cache_dir() -> Path:
+    return cache_dir("detector")
+
+
+def _require_tensorrt() -> None:
+    """One clear line naming the install extra when TensorRT cannot be imported (the emotion backends' line)."""
+    try:
+        import tensorrt  # noqa: F401
+    except (ImportError, OSError) as exc:  # OSError: the wheel is there but its CUDA libraries are not
+        detail = "" if isinstance(exc, ModuleNotFoundError) else f" ({type(exc).__name__}: {str(exc)[:120]})"
+        raise InputError(TENSORRT_HINT + detail) from None
+
+
+def export_detector(weights: str | os.PathLike, format: str = "onnx", out_dir: str | os.PathLike | None = None,
+                    half: bool = False, imgsz: int = 640, dynamic: bool = False, batch: int = 1,
+                    device: str | None = None, simplify: bool = False) -> Path:
+    """Export local YOLO `.pt` weights with Ultralytics into `out_dir` (default: the cache, keyed by the
+    weights' hash) and return the exported file. `format="engine"` needs TensorRT and a GPU. `simplify`
+    needs onnxslim; it is off by default so the export runs offline without installing anything."""
+    if format not in FORMATS:
+        raise InputError(f"unknown detector export format '{format}': choose one of {', '.join(FORMATS)}")
+    src = Path(weights).expanduser()
+    if not src.is_file():
+        raise InputError(f"detector weights '{weights}' not found: pass a local YOLO .pt file")
+    if src.suffix != ".pt":
+        raise InputError(f"detector weights '{weights}' are not PyTorch weights (.pt): only .pt files export")
+    if format == "engine":
+        _require_tensorrt()
+    os.environ.setdefault("YOLO_OFFLINE", "1")  # never pip-install or download during an export
+    out_dir = Path(out_dir) if out_dir else default_cache_dir() / f"{src.stem}-{sha256_file(src)[:12]}"
+    suffix = f"-{imgsz}{'-fp16' if half else ''}{'-dynamic' if dynamic else ''}"
+    final = out_dir / f"{src.stem}{suffix}{FORMATS[format]}"
+    if final.is_file():
+        return final
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = out_dir / src.name  # Ultralytics writes next to the weights; ../shared is read-only
+    if not work.exists() or work.resolve() != src.resolve():
+        shutil.copyfile(src, work)
+    from ultralytics import YOLO
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    kwargs = {"format": format, "imgsz": imgsz, "dynamic": dynamic, "batch": batch, "simplify": simplify,
+              "verbose": False}
+    if half:  # newer Ultralytics spells fp16 `quantize=16`, older ones `half=True`
+        kwargs.update({"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True})
+    if device:
+        kwargs["device"] = device
+    from ultralytics.utils import LOGGER
+
+    try:
+        with quiet_loggers(LOGGER.name):  # Ultralytics prints a banner and a summary at INFO
+            exported = Path(YOLO(str(work)).export(**kwargs))
+    except Exception as exc:  # noqa: BLE001 - Ultralytics raises many types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(f"Ultralytics could not export '{src}' to {format}: {first}") from None
+    finally:
+        if work.resolve() != src.resolve():
+            work.unlink(missing_ok=True)
+    os.replace(exported, final)
+    log.info("exported detector %s to %s", src.name, final)
+    return final
+
+
+def detector_weights_for_backend(weights: str | os.PathLike, backend: str, imgsz: int = 640,
+                                 device: str | None = None, half: bool | None = None) -> str:
+    """The detector weights to load for an emotion `backend`: `.pt` weights are exported (once, cached)
+    to ONNX for `onnxruntime` and to a TensorRT engine for `tensorrt`; torch backends and weights that are
+    already exported (or not a local .pt file) are returned unchanged."""
+    fmt = BACKEND_FORMATS.get(backend)
+    path = Path(weights).expanduser()
+    if fmt is None or path.suffix != ".pt" or not path.is_file():
+        return str(weights)
+    if half is None:
+        half = fmt == "engine"
+    return str(export_detector(path, fmt, half=half, imgsz=imgsz, device=device))
