@@ -1,6 +1,13 @@
 """The two-stream emotion model: body crop (ResNet-18) + whole frame (CLIP ViT-B/16) -> 26 EMOTIC
 categories (multi-label) + valence/arousal/dominance; plus a zero-shot CLIP head that needs no training.
 
+    fusion.models     the models, their configs, weights, preprocessing, factory, checkpoints, `model.source`
+    fusion.export     deployment files: ONNX graphs (fp32/fp16/int8) and TensorRT engines
+    fusion.backends   what runs a model: torch, torch-fp16/compile, onnxruntime, tensorrt
+    fusion.predictor  frames + person boxes -> per-person emotions, through a backend
+
+Imports read one way: models <- export <- backends <- predictor (and this package re-exports the API).
+
 Example (random tiny model, runs anywhere):
 
     >>> import numpy as np
@@ -12,38 +19,48 @@ Example (random tiny model, runs anywhere):
 """
 
 from fusion.backends import InferenceBackend, TorchBackend, create_backend, list_backends, register_backend
-from fusion.base import EmotionModel
-from fusion.categories import (
+from fusion.export import OnnxFileError, ensure_onnx, export_onnx, read_onnx_metadata, weights_sha256
+from fusion.models import (
     CATEGORY_DESCRIPTIONS,
     EMOTIC_CATEGORIES,
     NUM_CATEGORIES,
+    RANDOM_WARNING,
     VAD_MAX,
     VAD_MIN,
     VAD_NAMES,
+    CheckpointError,
+    Crops,
+    EmotionModel,
+    ModelSource,
+    Preprocess,
+    TwoStreamConfig,
+    TwoStreamModel,
+    WeightsUnavailableError,
+    ZeroShotCLIP,
+    ZeroShotConfig,
+    create_model,
+    crop_persons,
+    describe_model,
+    list_models,
+    load_checkpoint,
+    load_emotion_model,
+    model_entry,
+    preprocess_images,
+    read_checkpoint,
+    register_model,
+    save_checkpoint,
 )
-from fusion.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from fusion.config import TwoStreamConfig, ZeroShotConfig
-from fusion.detector_export import detector_weights_for_backend, export_detector
-from fusion.export import OnnxFileError, ensure_onnx, export_onnx, read_onnx_metadata, weights_sha256
-from fusion.factory import create_model, list_models, model_entry, register_model
-from fusion.loading import RANDOM_WARNING, describe_model, load_emotion_model
-from fusion.predictor import PersonEmotion, Predictor
-from fusion.preprocess import Crops, Preprocess, crop_persons, preprocess_images
-from fusion.two_stream import TwoStreamModel
-from fusion.weights import WeightsUnavailableError
-from fusion.zero_shot import ZeroShotCLIP
-
-ModelConfig = TwoStreamConfig  # the name the training code uses
+from fusion.predictor import Predictor
+from fusion.results import PersonResult, top_emotions
 
 __all__ = [
     "CATEGORY_DESCRIPTIONS", "EMOTIC_CATEGORIES", "NUM_CATEGORIES", "VAD_MAX", "VAD_MIN", "VAD_NAMES",
-    "CheckpointError", "Crops", "EmotionModel", "InferenceBackend", "ModelConfig", "PersonEmotion",
+    "CheckpointError", "Crops", "EmotionModel", "InferenceBackend", "ModelSource", "PersonResult",
     "Predictor", "Preprocess", "RANDOM_WARNING", "TorchBackend", "TwoStreamConfig", "TwoStreamModel",
     "WeightsUnavailableError", "ZeroShotCLIP", "ZeroShotConfig", "create_backend", "create_model",
     "crop_persons", "describe_model", "list_backends", "list_models", "load_checkpoint",
     "load_emotion_model", "model_entry", "preprocess_images", "read_checkpoint", "register_backend",
-    "register_model", "save_checkpoint",
-    # accelerated inference (ONNX export, detector export)
-    "OnnxFileError", "detector_weights_for_backend", "ensure_onnx", "export_detector", "export_onnx",
-    "read_onnx_metadata", "weights_sha256",
+    "register_model", "save_checkpoint", "top_emotions",
+    # accelerated inference (ONNX export)
+    "OnnxFileError", "ensure_onnx", "export_onnx", "read_onnx_metadata", "weights_sha256",
 ]

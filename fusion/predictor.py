@@ -8,49 +8,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from fusion.backends import InferenceBackend, create_backend
-from fusion.base import EmotionModel
-from fusion.categories import EMOTIC_CATEGORIES, VAD_NAMES
-from fusion.preprocess import crop_persons, preprocess_images
+from fusion.models.base import EmotionModel
+from fusion.models.preprocess import crop_persons, preprocess_images
+from fusion.results import PersonResult
 
 log = logging.getLogger(__name__)
-
-
-def top_emotions(probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
-    """The k highest-scoring categories, highest first (ties keep the official order)."""
-    order = np.argsort(-probs, kind="stable")[:k]
-    return [(EMOTIC_CATEGORIES[i], float(probs[i])) for i in order]
-
-
-def emotion_fields(probs: np.ndarray, vad: np.ndarray, top_k: int = 3) -> dict:
-    """The emotion part of a person's JSON record (`emotions`, `top`, `vad`), shared by `predict` and the
-    pipeline's JSONL so both print the same shape and rounding."""
-    return {
-        "emotions": {name: round(float(p), 5) for name, p in zip(EMOTIC_CATEGORIES, probs)},
-        "top": [[name, round(p, 5)] for name, p in top_emotions(probs, top_k)],
-        "vad": {name: round(float(v), 4) for name, v in zip(VAD_NAMES, vad)},
-    }
-
-
-@dataclass
-class PersonEmotion:
-    """Emotions of one person: 26 category scores in [0, 1] and VAD on 1..10."""
-
-    index: int            # position of the person's box in the input
-    box: np.ndarray       # (4,) the clamped box that was cropped, xyxy pixels
-    probs: np.ndarray     # (26,) in EMOTIC_CATEGORIES order
-    vad: np.ndarray       # (3,) valence, arousal, dominance
-
-    def top(self, k: int = 3) -> list[tuple[str, float]]:
-        return top_emotions(self.probs, k)
-
-    def to_dict(self, top_k: int = 3) -> dict:
-        return {"box": [round(float(v), 1) for v in self.box], **emotion_fields(self.probs, self.vad, top_k)}
 
 
 class Predictor:
@@ -69,14 +36,14 @@ class Predictor:
         return self.backend.encode_scene(preprocess_images(list(frames), self.model.scene_preprocess))
 
     def predict(self, frame: np.ndarray, boxes=None, scene_embedding: torch.Tensor | None = None
-                ) -> list[PersonEmotion | None]:
+                ) -> list[PersonResult | None]:
         """One frame. `boxes` (N, 4) xyxy; None means the whole frame is one person. The result is aligned
         with `boxes`: None where a box was degenerate (the reason is logged)."""
         scenes = None if scene_embedding is None else [scene_embedding]
         return self.predict_many([frame], [boxes], scenes)[0]
 
     def predict_many(self, frames: list[np.ndarray], boxes_per_frame: list, scene_embeddings=None
-                     ) -> list[list[PersonEmotion | None]]:
+                     ) -> list[list[PersonResult | None]]:
         """Several frames at once (e.g. several streams): one body batch and one scene batch in all."""
         crops_per_frame, body_images, frame_of_person = [], [], []
         for f, (frame, boxes) in enumerate(zip(frames, boxes_per_frame)):
@@ -103,6 +70,6 @@ class Predictor:
         p = 0
         for f, (_, crops) in enumerate(crops_per_frame):
             for j, idx in enumerate(crops.indices):
-                results[f][idx] = PersonEmotion(idx, crops.boxes[j], probs[p], vad[p])
+                results[f][idx] = PersonResult(idx, crops.boxes[j], probs[p], vad[p])
                 p += 1
         return results

@@ -17,18 +17,19 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from fusion.base import EmotionModel
-from fusion.categories import (
+from emomon.kernel import InputError, atomic_write, cache_dir
+from fusion.models.base import EmotionModel
+from fusion.models.categories import (
     CATEGORY_DESCRIPTIONS,
     CATEGORY_TEMPLATES,
     EMOTIC_CATEGORIES,
     VAD_NAMES,
     VAD_PROMPTS,
 )
-from fusion.config import ZeroShotConfig
-from fusion.preprocess import CLIP_MEAN, CLIP_STD, Preprocess
-from fusion.towers import build_clip, clip_preprocess_size
-from fusion.weights import fingerprint, is_random
+from fusion.models.config import ZeroShotConfig
+from fusion.models.preprocess import CLIP_MEAN, CLIP_STD, Preprocess
+from fusion.models.towers import build_clip, clip_preprocess_size
+from fusion.models.weights import fingerprint, is_random
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,7 @@ _MEMORY_CACHE: dict[str, dict[str, torch.Tensor]] = {}
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("EMOMON_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "emomon")
-    return Path(root) / "text_embeddings"
+    return cache_dir("text_embeddings")
 
 
 def category_prompts() -> list[list[str]]:
@@ -92,11 +92,9 @@ class ZeroShotCLIP(EmotionModel):
         emb = self._encode_prompts(clip)
         _MEMORY_CACHE[key] = emb
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save(emb, tmp)
-            os.replace(tmp, path)
-        except OSError as exc:
+            with atomic_write(path) as tmp:
+                torch.save(emb, tmp)
+        except (OSError, InputError) as exc:  # InputError: the cache folder cannot be created
             log.warning("could not write text-embedding cache %s (%s)", path, exc)
         return emb
 

@@ -3,15 +3,17 @@ name, or a trained checkpoint file."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import torch
 
-from emomon.errors import InputError
-from fusion.base import EmotionModel
-from fusion.checkpoint import load_checkpoint
-from fusion.factory import create_model, list_models
+from emomon.kernel import InputError
+from fusion.models.base import EmotionModel
+from fusion.models.checkpoint import load_checkpoint
+from fusion.models.factory import create_model, list_models
+from fusion.models.source import ModelSource
 
 log = logging.getLogger(__name__)
 
@@ -22,16 +24,8 @@ RANDOM_WARNING = ("EMOTION MODEL HAS RANDOM WEIGHTS: its emotions are meaningles
 
 
 def describe_model(model: EmotionModel) -> str:
-    """One line for logs and the app: which model, which weights."""
-    if getattr(model, "checkpoint_path", None):
-        meta = model.checkpoint_metadata or {}
-        metrics = meta.get("metrics") or {}
-        m = metrics.get("test_mAP", metrics.get("val_mAP"))
-        score = f", reported mAP {m:.2f}" if isinstance(m, (int, float)) else ""
-        return f"trained checkpoint {model.checkpoint_path} ({model.model_name}{score})"
-    if getattr(model, "random_weights", False):
-        return f"{model.model_name} with RANDOM weights"
-    return f"{model.model_name} (pretrained towers)"
+    """One line for logs and the app: which model, which weights (`model.source.describe()`)."""
+    return model.source.describe()
 
 
 def load_emotion_model(spec: str = "zero-shot", device: str = "cpu", seed: int = 0,
@@ -48,7 +42,7 @@ def load_emotion_model(spec: str = "zero-shot", device: str = "cpu", seed: int =
         name = spec.partition(":")[2] or DEFAULT_RANDOM
         torch.manual_seed(seed)  # same seed, same weights, same outputs
         model = create_model(name, pretrained=False)
-        model.random_weights = True
+        model.source = ModelSource("random", name, seed=seed, towers=model.source.towers)
         log.warning("%s [model %s, seed %d]", RANDOM_WARNING, name, seed)
     elif Path(spec).expanduser().is_file():
         model = load_checkpoint(Path(spec).expanduser())
@@ -62,4 +56,5 @@ def load_emotion_model(spec: str = "zero-shot", device: str = "cpu", seed: int =
     else:
         raise InputError(f"unknown emotion model '{spec}': use zero-shot, random, a model name "
                          f"({', '.join(list_models())}) or a checkpoint file (not found)")
+    model.source = dataclasses.replace(model.source, spec=spec)
     return model.to(device).eval()

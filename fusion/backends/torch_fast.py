@@ -18,8 +18,8 @@ import logging
 
 import torch
 
-from emomon.errors import InputError
-from fusion.base import EmotionModel
+from emomon.kernel import InputError
+from fusion.models.base import EmotionModel
 
 log = logging.getLogger(__name__)
 

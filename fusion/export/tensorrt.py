@@ -21,7 +21,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from emomon.errors import InputError
+from emomon.kernel import InputError, atomic_write, cache_dir
 
 MAGIC = b"EMOMTRT\x01"
 FORMAT_VERSION = 1
@@ -71,6 +71,12 @@ class Profile:
         return dataclasses.asdict(self)
 
 
+def default_profiles(max_batch: int = 32, opt_batch: int = 8, max_scene_batch: int = 8) -> dict[str, Profile]:
+    """The batch profile of each graph: persons for body and heads (tuned for `opt_batch`), frames for scene."""
+    persons = Profile(1, min(opt_batch, max_batch), max_batch)
+    return {"body": persons, "scene": Profile(1, 1, max_scene_batch), "heads": persons}
+
+
 # -- build plan by TensorRT version ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class BuildPlan:
@@ -105,14 +111,6 @@ def build_plan(trt_version: str, precision: str) -> BuildPlan:
 
 
 # -- cache keys -------------------------------------------------------------------------------------------
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def engine_cache_key(onnx_sha256: str, trt_version: str, gpu_name: str, precision: str, profile: Profile) -> str:
     blob = json.dumps({"onnx": onnx_sha256, "trt": str(trt_version), "gpu": gpu_name, "precision": precision,
                        "profile": profile.as_dict()}, sort_keys=True)
@@ -124,8 +122,7 @@ def slug(text: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("EMOMON_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "emomon")
-    return Path(root) / "tensorrt"
+    return cache_dir("tensorrt")
 
 
 def engine_cache_path(cache_dir: str | os.PathLike | None, stem: str, precision: str, key: str) -> Path:
@@ -149,13 +146,9 @@ def pack_engine(header: dict, engine: bytes) -> bytes:
 def write_engine_file(path: str | os.PathLike, header: dict, engine: bytes) -> Path:
     """Write atomically (temp file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(pack_engine(header, engine))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    blob = pack_engine(header, engine)
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(blob)
     return path
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fusion import weights as W
+import fusion.models.weights as W
 
 log = logging.getLogger(__name__)
 

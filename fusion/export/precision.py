@@ -21,15 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from emomon.errors import InputError
-from fusion.export import META_PREFIX, read_onnx_metadata, save_onnx, set_metadata
-from fusion.preprocess import Preprocess, preprocess_images
+from emomon.kernel import IMAGE_SUFFIXES, InputError
+from fusion.export.onnx_files import META_PREFIX, read_onnx_metadata, save_onnx, set_metadata
+from fusion.models.preprocess import Preprocess, preprocess_images
 
 log = logging.getLogger(__name__)
 
 FP16_HINT = ("fp16 ONNX needs NVIDIA ModelOpt (pip install 'nvidia-modelopt[onnx]') or onnxconverter-common "
              "(pip install onnxconverter-common)")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def _has(module: str) -> bool:
@@ -92,7 +91,7 @@ def calibration_images(source: str | os.PathLike | None = None, limit: int = 32)
             paths = sorted(str(p) for p in Path(source).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         elif any(c in source for c in "*?["):
             paths = sorted(glob.glob(source))
-        elif os.path.isfile(source) and not source.lower().endswith(IMAGE_SUFFIXES):
+        elif os.path.isfile(source) and Path(source).suffix.lower() not in IMAGE_SUFFIXES:
             return _video_frames(source, limit)
         else:
             paths = [source]

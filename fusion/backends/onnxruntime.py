@@ -18,25 +18,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emomon.errors import InputError
-from fusion.base import EmotionModel
-from fusion.export import (
+from emomon.kernel import InputError, first_line
+from fusion.export.onnx import ensure_onnx
+from fusion.export.onnx_files import (
     GRAPHS,
     INPUTS,
     OUTPUTS,
     OnnxFileError,
     check_metadata,
-    ensure_onnx,
     onnx_name,
     read_onnx_metadata,
 )
+from fusion.models.base import EmotionModel
 
 log = logging.getLogger(__name__)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]
 
 
 class OnnxRuntimeBackend:
@@ -86,7 +81,7 @@ class OnnxRuntimeBackend:
         try:
             return ort.InferenceSession(os.fspath(path), sess_options=self.options, providers=self.providers)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own types for bad files
-            raise OnnxFileError(f"ONNX Runtime cannot load '{path}' ({_first_line(exc)}); "
+            raise OnnxFileError(f"ONNX Runtime cannot load '{path}' ({first_line(exc)}); "
                                 f"re-export it with `emomon export`") from None
 
     def _check(self, graph: str, inputs: tuple[torch.Tensor, ...]) -> None:

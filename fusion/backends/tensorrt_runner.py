@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from emomon.errors import InputError
-from fusion.trt_engine import (
+from emomon.kernel import InputError
+from fusion.export.tensorrt import (
     REBUILD,
     EngineFileError,
     check_compatible,

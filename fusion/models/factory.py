@@ -11,11 +11,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from emomon.errors import InputError
-from fusion.base import EmotionModel
-from fusion.config import TwoStreamConfig, ZeroShotConfig
-from fusion.two_stream import TwoStreamModel
-from fusion.zero_shot import ZeroShotCLIP
+from emomon.kernel import InputError
+from fusion.models.base import EmotionModel
+from fusion.models.config import TwoStreamConfig, ZeroShotConfig
+from fusion.models.source import ModelSource
+from fusion.models.two_stream import TwoStreamModel
+from fusion.models.weights import describe
+from fusion.models.zero_shot import ZeroShotCLIP
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,18 @@ def create_model(name: str, pretrained: bool = True, **overrides) -> EmotionMode
     config = dataclasses.replace(entry.config, **{k: v for k, v in overrides.items() if k in fields})
     if not pretrained:
         config = dataclasses.replace(config, **{f: overrides.get(f) for f in entry.pretrained_fields})
-    return entry.cls(config, model_name=name, **extra)
+    model = entry.cls(config, model_name=name, **extra)
+    model.source = ModelSource("zero-shot" if name.startswith("zero_shot") else "pretrained", name,
+                               towers=tower_weights(model, entry))
+    return model
+
+
+def tower_weights(model: EmotionModel, entry: ModelEntry | None = None) -> dict[str, str]:
+    """Tower -> the weights its config names ("body": "imagenet", "scene": "random init", ...)."""
+    entry = entry or _REGISTRY.get(model.model_name)
+    if entry is None:
+        return {}
+    return {f.removesuffix("_pretrained"): describe(getattr(model.config, f, None)) for f in entry.pretrained_fields}
 
 
 register_model("two_stream_vitb16", TwoStreamModel, TwoStreamConfig(),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusion.base import EmotionModel
-from fusion.config import TwoStreamConfig
-from fusion.fusion_layers import AttentionFusion, BackdoorAdjustment, ConcatFusion, VADHead
-from fusion.preprocess import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from fusion.towers import build_body_tower, build_clip, clip_preprocess_size
-from fusion.weights import describe, fingerprint
+from fusion.models.base import EmotionModel
+from fusion.models.config import TwoStreamConfig
+from fusion.models.layers import AttentionFusion, BackdoorAdjustment, ConcatFusion, VADHead
+from fusion.models.preprocess import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from fusion.models.towers import build_body_tower, build_clip, clip_preprocess_size
+from fusion.models.weights import describe, fingerprint
 
 
 class TwoStreamModel(EmotionModel):

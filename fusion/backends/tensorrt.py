@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from emomon.errors import InputError
-from fusion.base import EmotionModel
-from fusion.export import GRAPHS
-from fusion.trt_engine import Profile, require_tensorrt
+from emomon.kernel import InputError
+from fusion.export.onnx_files import GRAPHS, META_PREFIX, model_metadata
+from fusion.export.tensorrt import default_profiles, require_tensorrt
+from fusion.models.base import EmotionModel
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,8 @@ class TensorRTBackend:
                  cache_dir: str | None = None, onnx_cache_dir: str | None = None, calibration=None,
                  rebuild: bool = False):
         require_tensorrt()  # first: without TensorRT nothing else matters
-        from fusion.trt_build import ensure_engine
-        from fusion.trt_runner import TensorRTRunner
+        from fusion.backends.tensorrt_runner import TensorRTRunner
+        from fusion.export.tensorrt_build import ensure_engine
 
         if str(device) == "cpu":  # TensorRT only runs on the GPU; the CLI's default device is cpu
             log.info("the tensorrt backend runs on cuda (device 'cpu' ignored)")
@@ -45,9 +45,7 @@ class TensorRTBackend:
         if self.device.type != "cuda" or not torch.cuda.is_available():
             raise InputError("the tensorrt backend needs a CUDA GPU: pass --device cuda on a machine with one")
         self.model, self.precision = model.eval(), precision
-        self.profiles = {"body": Profile(1, min(opt_batch, max_batch), max_batch),
-                         "scene": Profile(1, 1, max_scene_batch),
-                         "heads": Profile(1, min(opt_batch, max_batch), max_batch)}
+        self.profiles = default_profiles(max_batch, opt_batch, max_scene_batch)
         self.runners = {}
         for graph in GRAPHS:
             if engine_dir is not None:
@@ -62,8 +60,6 @@ class TensorRTBackend:
         self.out_dims = {"body": model.body_dim, "scene": model.scene_dim}
 
     def _check_model(self, path: Path, header: dict) -> None:
-        from fusion.export import META_PREFIX, model_metadata
-
         want = model_metadata(self.model)[META_PREFIX + "model_hash"]
         if header.get("model_hash") != want:
             raise InputError(f"engine '{path}' was built from another model or other weights "

@@ -9,6 +9,7 @@ Every file records in its metadata_props the model name, class, config JSON, bot
 emomon version, `emomon.weights_sha256` (exact hash of every weight and buffer) and `emomon.model_hash`
 (weights + config + name: the cache key). The exporter is torch.onnx's dynamo (torch.export) exporter;
 the legacy TorchScript exporter is deprecated and cannot export `nn.MultiheadAttention`'s fast path.
+Names, metadata and the atomic writer are in `fusion.export.onnx_files`.
 
 Opset 20: what the dynamo exporter emits natively in torch 2.14 (no version-conversion pass), the highest
 that every TensorRT 10.x ONNX parser accepts (10.0 documents opsets 9-20; TensorRT 11 takes up to 25), and
@@ -22,35 +23,37 @@ supported by ONNX Runtime.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import logging
 import os
 import shutil
 import tempfile
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from emomon.errors import InputError
-from fusion.base import EmotionModel
+from emomon.kernel import InputError, cache_dir, quiet_loggers
+from fusion.export.onnx_files import (
+    GRAPHS,
+    INPUTS,
+    META_PREFIX,
+    OUTPUTS,
+    PRECISIONS,
+    OnnxFileError,
+    check_metadata,
+    model_metadata,
+    onnx_name,
+    read_onnx_metadata,
+    save_onnx,
+    set_metadata,
+)
+from fusion.export.precision import convert_precision
+from fusion.models.base import EmotionModel
 
 log = logging.getLogger(__name__)
 
 OPSET = 20
-GRAPHS = ("body", "scene", "heads")
-INPUTS = {"body": ("body",), "scene": ("scene",), "heads": ("body_embedding", "scene_embedding")}
-OUTPUTS = {"body": ("body_embedding",), "scene": ("scene_embedding",), "heads": ("probs", "vad")}
-PRECISIONS = ("fp32", "fp16", "int8")
-META_PREFIX = "emomon."
-
-
-class OnnxFileError(InputError):
-    """An ONNX file that is missing, unreadable, not an emomon export, or from another model."""
 
 
 # -- the three graphs -------------------------------------------------------------------------------
@@ -99,99 +102,12 @@ def example_inputs(model: EmotionModel, graph: str, batch: int = 2, device=None)
     return (torch.randn(batch, model.body_dim, device=device), torch.randn(batch, model.scene_dim, device=device))
 
 
-# -- hashes and metadata ----------------------------------------------------------------------------
-def weights_sha256(model: nn.Module) -> str:
-    """sha256 of every weight and buffer (names, dtypes, shapes and bytes): exact, ~0.3 s for ViT-B/16."""
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        t = t.detach()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
-
-
-def _json(obj) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
-
-
-def model_metadata(model: EmotionModel, weights: str | None = None) -> dict[str, str]:
-    """The metadata every exported file carries (string values, keys prefixed `emomon.`)."""
-    from emomon import __version__
-
-    weights = weights or weights_sha256(model)
-    config = _json(dataclasses.asdict(model.config))
-    key = hashlib.sha256(f"{model.model_name}|{type(model).__name__}|{config}|{weights}".encode()).hexdigest()
-    meta = {
-        "model_name": model.model_name,
-        "model_class": type(model).__name__,
-        "config": config,
-        "body_preprocess": _json(dataclasses.asdict(model.body_preprocess)),
-        "scene_preprocess": _json(dataclasses.asdict(model.scene_preprocess)),
-        "body_dim": str(model.body_dim),
-        "scene_dim": str(model.scene_dim),
-        "emomon_version": __version__,
-        "torch_version": torch.__version__,
-        "weights_sha256": weights,
-        "model_hash": key,
-    }
-    return {META_PREFIX + k: v for k, v in meta.items()}
-
-
-def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The `emomon.*` metadata of an exported file, prefix stripped; OnnxFileError for anything else."""
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise OnnxFileError(f"ONNX file '{path}' not found")
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf raises several types for garbage
-        raise OnnxFileError(f"'{path}' is not a readable ONNX file ({type(exc).__name__}); "
-                            f"re-export it with `emomon export`") from None
-    meta = {p.key[len(META_PREFIX):]: p.value for p in proto.metadata_props if p.key.startswith(META_PREFIX)}
-    if not proto.graph.node or "graph" not in meta or "model_hash" not in meta:
-        raise OnnxFileError(f"'{path}' is not an emomon export (no emomon metadata); "
-                            f"export the model with `emomon export`")
-    return meta
-
-
-def check_metadata(meta: dict[str, str], path, model: EmotionModel | None = None, graph: str | None = None,
-                   precision: str | None = None) -> None:
-    """Refuse a file that is another graph, another precision or from another model/weights."""
-    if graph and meta.get("graph") != graph:
-        raise OnnxFileError(f"'{path}' holds the {meta.get('graph')!r} graph, expected {graph!r}")
-    if precision and meta.get("precision", "fp32") != precision:
-        raise OnnxFileError(f"'{path}' is {meta.get('precision')}, expected {precision}")
-    if model is not None:
-        want = model_metadata(model)[META_PREFIX + "model_hash"]
-        if meta.get("model_hash") != want:
-            raise OnnxFileError(
-                f"'{path}' was exported from another model or other weights ({meta.get('model_name')}, "
-                f"hash {meta.get('model_hash', '?')[:12]} vs {want[:12]} for {model.model_name}); "
-                f"re-export it with `emomon export`")
-
-
 # -- export -----------------------------------------------------------------------------------------
 def _dynamic_shapes(graph: str):
     batch = torch.export.Dim("batch", min=1)
     if graph == "heads":
         return {"body_embedding": {0: batch}, "scene_embedding": {0: batch}}
     return {graph: {0: batch}}
-
-
-@contextmanager
-def quiet_loggers(*names: str, level: int = logging.WARNING):
-    """Raise the level of chatty third-party loggers (the exporter's passes log every rewrite at INFO)."""
-    loggers = [logging.getLogger(n) for n in names]
-    before = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(max(level, lg.level))
-    try:
-        yield
-    finally:
-        for lg, lv in zip(loggers, before):
-            lg.setLevel(lv)
 
 
 def export_graph(model: EmotionModel, graph: str, path: str | os.PathLike, opset: int = OPSET,
@@ -219,37 +135,10 @@ def export_graph(model: EmotionModel, graph: str, path: str | os.PathLike, opset
     return path
 
 
-def set_metadata(proto, meta: dict[str, str]) -> None:
-    """Replace the metadata_props entries named in `meta`, keeping the others."""
-    keep = [(p.key, p.value) for p in proto.metadata_props if p.key not in meta]
-    del proto.metadata_props[:]
-    for k, v in [*keep, *meta.items()]:
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, str(v)
-
-
-def save_onnx(proto, path: Path) -> None:
-    """Check and write atomically (temp file + rename): a crash never leaves half a graph behind."""
-    import onnx
-
-    onnx.checker.check_model(proto)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        onnx.save(proto, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def onnx_name(graph: str, precision: str = "fp32") -> str:
-    return f"{graph}.onnx" if precision == "fp32" else f"{graph}.{precision}.onnx"
-
-
 def export_onnx(model: EmotionModel, out_dir: str | os.PathLike, graphs=GRAPHS, opset: int = OPSET,
                 precision: str = "fp32", calibration=None) -> dict[str, Path]:
     """Export `graphs` of `model` into `out_dir` as `<graph>.onnx` (fp32), plus `<graph>.fp16.onnx` or
-    `<graph>.int8.onnx` when `precision` asks for it (see `fusion.onnx_precision`). Returns graph -> path
+    `<graph>.int8.onnx` when `precision` asks for it (see `fusion.export.precision`). Returns graph -> path
     of the requested precision."""
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}")
@@ -266,8 +155,6 @@ def export_onnx(model: EmotionModel, out_dir: str | os.PathLike, graphs=GRAPHS, 
     finally:
         model.train(was_training)
     if precision != "fp32":
-        from fusion.onnx_precision import convert_precision
-
         written = {g: convert_precision(p, precision, out_dir / onnx_name(g, precision), calibration=calibration)
                    for g, p in written.items()}
     return written
@@ -275,8 +162,7 @@ def export_onnx(model: EmotionModel, out_dir: str | os.PathLike, graphs=GRAPHS, 
 
 # -- the on-the-fly cache ----------------------------------------------------------------------------
 def default_cache_dir() -> Path:
-    root = os.environ.get("EMOMON_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "emomon")
-    return Path(root) / "onnx"
+    return cache_dir("onnx")
 
 
 def cache_dir_for(model: EmotionModel, cache_dir: str | os.PathLike | None = None, opset: int = OPSET) -> Path:
@@ -313,8 +199,6 @@ def ensure_onnx(model: EmotionModel, cache_dir: str | os.PathLike | None = None,
     try:
         fp32 = {g: folder / onnx_name(g) for g in graphs}
         if precision != "fp32" and _valid(fp32, "fp32"):
-            from fusion.onnx_precision import convert_precision
-
             log.info("converting the cached ONNX of %s to %s", model.model_name, precision)
             exported = {g: convert_precision(p, precision, tmp / onnx_name(g, precision), calibration=calibration)
                         for g, p in fp32.items()}

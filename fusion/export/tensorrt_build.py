@@ -2,7 +2,7 @@
 
 Written against the TensorRT 10/11 Python API documentation:
 - TensorRT 11: networks are always strongly typed and the precision builder flags are gone, so the ONNX
-  parsed is already fp16 (converted) or int8 (Q/DQ) — see `fusion.onnx_precision` and `build_plan`.
+  parsed is already fp16 (converted) or int8 (Q/DQ) — see `fusion.export.precision` and `build_plan`.
 - TensorRT 10: fp16 is the weakly typed network with `BuilderFlag.FP16`; int8 parses the Q/DQ graph into
   a network created with `NetworkDefinitionCreationFlag.STRONGLY_TYPED`.
 One optimization profile over the batch axis, and a timing cache per (TensorRT version, GPU) kept next to
@@ -16,16 +16,17 @@ import logging
 import os
 from pathlib import Path
 
-from emomon.errors import InputError
-from fusion.export import INPUTS, OUTPUTS, read_onnx_metadata
-from fusion.trt_engine import (
+from emomon.kernel import InputError, sha256_file
+from fusion.export.onnx import OPSET, ensure_onnx
+from fusion.export.onnx_files import INPUTS, OUTPUTS, read_onnx_metadata
+from fusion.export.precision import convert_precision
+from fusion.export.tensorrt import (
     BuildPlan,
     Profile,
     build_plan,
     current_gpu,
     engine_cache_key,
     engine_cache_path,
-    file_sha256,
     read_engine_header,
     require_tensorrt,
     timing_cache_path,
@@ -95,7 +96,7 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, p
     gpu_name, capability = current_gpu(device)
     header = {
         "graph": graph, "precision": precision, "tensorrt_version": trt.__version__, "gpu_name": gpu_name,
-        "compute_capability": capability, "onnx_sha256": file_sha256(onnx_path), "onnx_file": onnx_path.name,
+        "compute_capability": capability, "onnx_sha256": sha256_file(onnx_path), "onnx_file": onnx_path.name,
         "profile": profile.as_dict(), "inputs": list(INPUTS[graph]), "outputs": list(OUTPUTS[graph]),
         "strongly_typed": plan.strongly_typed, "fp16_flag": plan.fp16_flag,
         "model_name": meta.get("model_name"), "model_hash": meta.get("model_hash"),
@@ -114,21 +115,17 @@ def ensure_engine(onnx_files: dict[str, Path] | None, graph: str, precision: str
     trt = require_tensorrt()
     plan = build_plan(trt.__version__, precision)
     if model is not None:
-        from fusion.export import OPSET, ensure_onnx
-
         onnx_path = ensure_onnx(model, cache_dir=onnx_cache_dir, graphs=(graph,), precision=plan.onnx_precision,
                                 calibration=calibration, opset=opset or OPSET)[graph]
     else:
         onnx_path = Path(onnx_files[graph])
         if plan.onnx_precision != "fp32":
-            from fusion.onnx_precision import convert_precision
-
             converted = onnx_path.with_name(f"{graph}.{plan.onnx_precision}.onnx")
             if not converted.is_file():
                 convert_precision(onnx_path, plan.onnx_precision, converted, calibration=calibration)
             onnx_path = converted
     gpu_name, capability = current_gpu(device)
-    key = engine_cache_key(file_sha256(onnx_path), trt.__version__, f"{gpu_name} sm{capability}", precision, profile)
+    key = engine_cache_key(sha256_file(onnx_path), trt.__version__, f"{gpu_name} sm{capability}", precision, profile)
     stem = f"{read_onnx_metadata(onnx_path).get('model_name', 'model')}-{graph}"
     path = engine_cache_path(cache_dir, stem, precision, key)
     if path.is_file() and not rebuild:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fusion.categories import NUM_CATEGORIES
+from fusion.models.categories import NUM_CATEGORIES
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from emomon.errors import InputError
+from emomon.kernel import InputError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def read_state_dict(path: str | os.PathLike, what: str) -> dict[str, torch.Tenso
         raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear line
         raise WeightsUnavailableError(f"{what} weights file '{path}' is not a readable checkpoint "
-                                      f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from exc
+                                      f"({first_line(exc, 120)})") from exc
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
             sd = sd[key]

@@ -17,7 +17,8 @@ import dataclasses
 import torch
 from torch import nn
 
-from fusion.preprocess import Preprocess
+from fusion.models.preprocess import Preprocess
+from fusion.models.source import ModelSource
 
 
 class EmotionModel(nn.Module, abc.ABC):
@@ -27,6 +28,7 @@ class EmotionModel(nn.Module, abc.ABC):
     scene_preprocess: Preprocess
     body_dim: int
     scene_dim: int
+    source: ModelSource  # where the weights came from: set by create_model, load_emotion_model, load_checkpoint
 
     @abc.abstractmethod
     def encode_body(self, body: torch.Tensor) -> torch.Tensor:

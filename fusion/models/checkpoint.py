@@ -11,9 +11,11 @@ from pathlib import Path
 
 import torch
 
-from emomon.errors import InputError
-from fusion.base import EmotionModel
-from fusion.categories import EMOTIC_CATEGORIES
+from emomon.kernel import InputError, atomic_write
+from fusion.models.base import EmotionModel
+from fusion.models.categories import EMOTIC_CATEGORIES
+from fusion.models.factory import create_model, model_entry, tower_weights
+from fusion.models.source import ModelSource
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,6 @@ class CheckpointError(InputError):
 def save_checkpoint(model: EmotionModel, path: str | os.PathLike, metadata: dict | None = None) -> Path:
     """Write atomically (temp file + rename) so a crash never leaves a half-written checkpoint."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -38,9 +39,8 @@ def save_checkpoint(model: EmotionModel, path: str | os.PathLike, metadata: dict
         "metadata": {"saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(), **(metadata or {})},
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 
@@ -69,8 +69,6 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu", expected_model:
 
     `expected_model` or an existing `model` to load into makes a checkpoint of another model an error.
     """
-    from fusion.factory import create_model, model_entry
-
     payload = read_checkpoint(path)
     name = payload["model_name"]
     want = expected_model or (model.model_name if model is not None else None)
@@ -92,7 +90,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu", expected_model:
                               f"missing {result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]}")
     if config_fields := {k: v for k, v in payload["config"].items() if hasattr(model.config, k)}:
         model.config = dataclasses.replace(model.config, **config_fields)  # report the original weights
-    model.checkpoint_metadata = payload["metadata"]
-    model.checkpoint_path = str(path)
+    model.source = ModelSource("checkpoint", name, checkpoint=str(path), metadata=payload.get("metadata") or {},
+                               towers=tower_weights(model))
     log.info("loaded checkpoint %s (model %s)", path, name)
     return model.to(map_location).eval()

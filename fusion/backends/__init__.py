@@ -3,6 +3,14 @@
 A backend runs the three stages on preprocessed tensors: the body stream on a batch of crops, the scene
 stream on a batch of frames, and the heads on per-person embeddings. The Predictor, the pipeline and the
 benchmarks only talk to this interface, so accelerated backends slot in by name.
+
+    torch           eager PyTorch fp32 (`fusion.backends.torch`)
+    torch-fp16      autocast towers; torch-compile: the same under torch.compile (`fusion.backends.torch_fast`)
+    onnxruntime     the exported ONNX graphs (`fusion.backends.onnxruntime`)
+    tensorrt        TensorRT engines (`fusion.backends.tensorrt`, run by `fusion.backends.tensorrt_runner`)
+
+Only `torch` is imported with the package; the others load on first use. (`fusion.backends.torch` is a
+submodule, so this package never binds the name `torch` to PyTorch itself.)
 """
 
 from __future__ import annotations
@@ -10,51 +18,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-import torch
+from torch import Tensor
+from torch import device as Device
 
-from emomon.errors import InputError
-from fusion.base import EmotionModel
+from emomon.kernel import InputError
+from fusion.backends.torch import TorchBackend
+from fusion.models.base import EmotionModel
 
 
 @runtime_checkable
 class InferenceBackend(Protocol):
     name: str
     model: EmotionModel
-    device: torch.device
+    device: Device
 
-    def encode_body(self, body: torch.Tensor) -> torch.Tensor: ...
+    def encode_body(self, body: Tensor) -> Tensor: ...
 
-    def encode_scene(self, scene: torch.Tensor) -> torch.Tensor: ...
+    def encode_scene(self, scene: Tensor) -> Tensor: ...
 
-    def heads(self, b: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def heads(self, b: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
         """Per-person embeddings -> (category probabilities (N, 26), VAD (N, 3) on 1..10)."""
         ...
-
-
-class TorchBackend:
-    """Eager PyTorch in fp32 on any device."""
-
-    name = "torch"
-
-    def __init__(self, model: EmotionModel, device: str | torch.device = "cpu"):
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-
-    def _in(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(self.device, non_blocking=True)
-
-    @torch.inference_mode()
-    def encode_body(self, body: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_body(self._in(body)).float()
-
-    @torch.inference_mode()
-    def encode_scene(self, scene: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_scene(self._in(scene)).float()
-
-    @torch.inference_mode()
-    def heads(self, b: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model.forward_features(self._in(b), self._in(s))
-        return self.model.probabilities(out["cat_logits"].float()), out["vad"].float()
 
 
 _BACKENDS: dict[str, Callable[..., InferenceBackend]] = {"torch": TorchBackend}
@@ -86,7 +70,9 @@ def _lazy(module: str, cls: str) -> Callable[..., InferenceBackend]:
     return factory
 
 
-register_backend("torch-fp16", _lazy("fusion.backends_torch_fast", "TorchFastBackend"))
-register_backend("torch-compile", _lazy("fusion.backends_torch_fast", "TorchCompileBackend"))
-register_backend("onnxruntime", _lazy("fusion.backends_onnx", "OnnxRuntimeBackend"))
-register_backend("tensorrt", _lazy("fusion.backends_tensorrt", "TensorRTBackend"))
+register_backend("torch-fp16", _lazy("fusion.backends.torch_fast", "TorchFastBackend"))
+register_backend("torch-compile", _lazy("fusion.backends.torch_fast", "TorchCompileBackend"))
+register_backend("onnxruntime", _lazy("fusion.backends.onnxruntime", "OnnxRuntimeBackend"))
+register_backend("tensorrt", _lazy("fusion.backends.tensorrt", "TensorRTBackend"))
+
+__all__ = ["InferenceBackend", "TorchBackend", "create_backend", "list_backends", "register_backend"]

@@ -1,0 +1,66 @@
+"""`PersonResult`: the one typed result per person, from the predictor through the pipeline to every output.
+
+The predictor fills what the model knows (`index`, the cropped `box`, `probs`, `vad`); the pipeline adds
+what the detector knows (`track_id`, `score`, `keypoints`, the detection's own box) and smooths the scores.
+`record()` is the only place a person becomes the JSON record of the JSONL log, the CSV and `emomon predict`.
+
+    >>> import numpy as np
+    >>> p = PersonResult(0, np.array([10, 20, 110, 220.0]), np.linspace(0, 1, 26), np.array([5.0, 6.0, 7.0]))
+    >>> p.top(2)
+    [('Yearning', 1.0), ('Sympathy', 0.96)]
+    >>> p.record(top_k=1)["top"], p.record()["vad"]
+    ([['Yearning', 1.0]], {'valence': 5.0, 'arousal': 6.0, 'dominance': 7.0})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from fusion.models.categories import EMOTIC_CATEGORIES, VAD_NAMES
+
+
+def top_emotions(probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+    """The k highest-scoring categories, highest first (ties keep the official order)."""
+    order = np.argsort(-np.asarray(probs), kind="stable")[:k]
+    return [(EMOTIC_CATEGORIES[i], float(probs[i])) for i in order]
+
+
+@dataclass(frozen=True, eq=False)
+class PersonResult:
+    """Emotions of one person: 26 category scores in [0, 1] (EMOTIC order) and VAD on 1..10."""
+
+    index: int                          # position of the person's box (or detection) in the input
+    box: np.ndarray                     # (4,) xyxy pixels
+    probs: np.ndarray                   # (26,) in EMOTIC_CATEGORIES order
+    vad: np.ndarray                     # (3,) valence, arousal, dominance
+    track_id: int | None = None         # the tracker's id; None for still images and untracked persons
+    score: float | None = None          # detector confidence; None when the box came from the user
+    keypoints: np.ndarray | None = None  # (K, 3) x, y, confidence from a pose detector
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        return top_emotions(self.probs, k)
+
+    @property
+    def top1(self) -> str:
+        return EMOTIC_CATEGORIES[int(np.argmax(self.probs))]
+
+    def replace(self, **changes) -> PersonResult:
+        return dataclasses.replace(self, **changes)
+
+    def record(self, top_k: int = 3) -> dict:
+        """The person's JSON record (rounded for logs): track, box, score, emotions, top-k, VAD, keypoints."""
+        kp = None
+        if self.keypoints is not None:
+            kp = [[round(float(x), 1), round(float(y), 1), round(float(c), 3)] for x, y, c in self.keypoints]
+        return {
+            "track_id": self.track_id,
+            "box": [round(float(v), 1) for v in self.box],
+            "score": None if self.score is None else round(float(self.score), 4),
+            "emotions": {name: round(float(p), 5) for name, p in zip(EMOTIC_CATEGORIES, self.probs)},
+            "top": [[name, round(p, 5)] for name, p in self.top(top_k)],
+            "vad": {name: round(float(v), 4) for name, v in zip(VAD_NAMES, self.vad)},
+            "keypoints": kp,
+        }
