@@ -10,9 +10,12 @@ __all__ = ["AppConfig", "build_app", "launch", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from emomon.commands.app import main as app_main
+    """`python app.py ...`: the same flags and exit codes as `emomon app ...`."""
+    import sys
 
-    return app_main(argv)
+    from emomon.cli import main as cli_main
+
+    return cli_main(["app", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 
-from emomon.errors import InputError
+from emomon.kernel import InputError, setup_logging
 
 # Modules that register subcommands, in the order `emomon --help` lists them.
 COMMAND_MODULES = [
     "emomon.commands.predict",
     "emomon.commands.run",
-    "training.commands",
+    "emomon.commands.train",
     "emomon.commands.export",
-    "benchmarks.commands",
+    "emomon.commands.bench",
     "emomon.commands.app",
 ]
 
@@ -43,13 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("PIL", "matplotlib", "httpx", "urllib3", "h5py"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -8,32 +8,41 @@ from __future__ import annotations
 
 import argparse
 
-from emomon.commands.predict import add_model_arguments
-from emomon.commands.run import add_detector_arguments, add_pipeline_arguments
+from emomon.commands.options import (
+    add_detector_arguments,
+    add_model_arguments,
+    add_pipeline_arguments,
+    monitor_config,
+)
+from emomon.webapp.config import AppConfig
+
+_APP = AppConfig()
+SERVER_FIELDS = ("extra_models", "host", "port", "share", "max_upload_mb", "server_sources", "webcam_sessions",
+                 "webcam_time_limit", "video_seconds")
 
 
 def add_app_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("server")
-    g.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)")
-    g.add_argument("--port", type=int, default=7860, help="port to listen on")
+    g.add_argument("--host", default=_APP.host, help="address to bind (0.0.0.0: every interface)")
+    g.add_argument("--port", type=int, default=_APP.port, help="port to listen on")
     g.add_argument("--share", action="store_true", help="also create a public gradio.live link")
-    g.add_argument("--max-upload-mb", type=int, default=200, metavar="N", help="largest upload accepted")
+    g.add_argument("--max-upload-mb", type=int, default=_APP.max_upload_mb, metavar="N", help="largest upload accepted")
     g.add_argument("--extra-model", dest="extra_models", action="append", default=[],
                    metavar="zero-shot|random|NAME|PATH",
                    help="another emotion model the page may switch to (loaded on first use; repeatable)")
     g.add_argument("--server-sources", action="store_true",
                    help="let the Video tab read a path or URL on the server (only on trusted networks)")
-    g.add_argument("--webcam-sessions", type=int, default=2, metavar="N",
+    g.add_argument("--webcam-sessions", type=int, default=_APP.webcam_sessions, metavar="N",
                    help="webcam streams processed at once; further ones wait in the queue")
-    g.add_argument("--webcam-time-limit", type=int, default=600, metavar="S",
+    g.add_argument("--webcam-time-limit", type=int, default=_APP.webcam_time_limit, metavar="S",
                    help="seconds a webcam stream holds its slot before it goes back into the queue")
-    g.add_argument("--video-seconds", type=float, default=30.0, metavar="S",
+    g.add_argument("--video-seconds", type=float, default=_APP.video_seconds, metavar="S",
                    help="default for 'process the first N seconds' of a video (0 = all)")
 
 
 def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     add_app_arguments(parser)
-    add_model_arguments(parser)
+    add_model_arguments(parser, backend=True)
     add_detector_arguments(parser)
     add_pipeline_arguments(parser)
     parser.set_defaults(func=run)
@@ -46,7 +55,7 @@ def register(sub) -> None:
 
 
 def check_args(args) -> None:
-    from emomon.errors import InputError
+    from emomon.kernel import InputError
 
     if not 0 < args.port < 65536:
         raise InputError(f"--port {args.port} is not a port number (1-65535)")
@@ -66,12 +75,11 @@ def run(args) -> int:
     import signal
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from emomon.commands.run import pipeline_config
     from emomon.webapp import AppConfig, AppEngine, build_app, launch
 
     check_args(args)
-    pipeline_config(args)  # the same option checks as `emomon run`, before loading models
-    config = AppConfig.from_args(args)
+    # The same option checks as `emomon run`, before loading models.
+    config = AppConfig(monitor=monitor_config(args), **{name: getattr(args, name) for name in SERVER_FIELDS})
     engine = AppEngine(config)
     logging.getLogger("emomon.app").info("emotion model: %s; serving on http://%s:%d%s",
                                          engine.model(config.emotion_model).description, config.host,
@@ -85,11 +93,3 @@ def run(args) -> int:
     launch(demo, config)  # returns after Ctrl-C / SIGTERM once the server is closed
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python app.py ...`: the same flags and exit codes as `emomon app ...`."""
-    import sys
-
-    from emomon.cli import main as cli_main
-
-    return cli_main(["app", *(sys.argv[1:] if argv is None else argv)])

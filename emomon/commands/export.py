@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from emomon.commands.predict import add_model_arguments
+from emomon.commands.options import add_model_arguments
 
 log = logging.getLogger("emomon.export")
 
@@ -64,14 +64,16 @@ def _place(src: Path, dst: Path) -> Path:
 
 
 def run(args) -> int:
-    from emomon.errors import InputError
-    from fusion import describe_model, load_emotion_model
+    from emomon.commands.options import model_config
+    from emomon.kernel import InputError, write_text_atomic
+    from emomon.pipeline import load_model
+    from fusion import describe_model
     from fusion.export import OPSET, export_onnx, onnx_name
 
     precision = args.precision or ("fp16" if args.format == "tensorrt" else "fp32")
     device = args.device
     if args.format == "tensorrt":
-        from fusion.trt_engine import Profile, require_tensorrt
+        from fusion.export import default_profiles, require_tensorrt
 
         require_tensorrt()  # one line naming the install extra, before any slow work
         import torch
@@ -79,19 +81,16 @@ def run(args) -> int:
         device = "cuda" if device == "cpu" else device
         if not torch.cuda.is_available():
             raise InputError("TensorRT engines are built on a CUDA GPU and none is visible here")
-        profiles = {"body": Profile(1, min(args.opt_batch, args.max_batch), args.max_batch),
-                    "scene": Profile(1, 1, args.max_scene_batch),
-                    "heads": Profile(1, min(args.opt_batch, args.max_batch), args.max_batch)}
+        profiles = default_profiles(args.max_batch, args.opt_batch, args.max_scene_batch)
     calibration = None
     if precision == "int8":  # read the frames first: a bad path fails before minutes of export
-        from fusion.onnx_precision import calibration_images
+        from fusion.export import calibration_images
 
         calibration = calibration_images(args.calibration)
     if args.include_detector and not Path(args.detector_weights).expanduser().is_file():
         raise InputError(f"detector weights '{args.detector_weights}' not found: pass a local YOLO .pt file "
                          f"with --detector-weights")
-    model = load_emotion_model(args.emotion_model, device=device, seed=args.seed,
-                               scene_weights=args.scene_weights, body_weights=args.body_weights)
+    model = load_model(model_config(args), device=device)
     out = Path(args.out or Path("exports") / (model.model_name or "model"))
     opset = args.opset or OPSET
     written: list[Path] = []
@@ -101,9 +100,9 @@ def run(args) -> int:
         if precision != "fp32":
             written += list(files.values())
     else:
-        from fusion.backends_tensorrt import engine_name
+        from fusion.backends.tensorrt import engine_name
         from fusion.export import GRAPHS, ensure_onnx
-        from fusion.trt_build import ensure_engine
+        from fusion.export.tensorrt_build import ensure_engine
 
         for path in ensure_onnx(model, opset=opset).values():  # the fp32 graphs, for reference
             written.append(_place(path, out / path.name))
@@ -112,7 +111,7 @@ def run(args) -> int:
                                    calibration=calibration, opset=opset)
             written.append(_place(engine, out / engine_name(graph, precision)))
     if args.include_detector:
-        from fusion.detector_export import export_detector
+        from detector import export_detector
 
         fmt = "engine" if args.format == "tensorrt" else "onnx"
         written.append(export_detector(args.detector_weights, fmt, out_dir=out / "detector", imgsz=args.imgsz,
@@ -121,7 +120,7 @@ def run(args) -> int:
     manifest = {"model": describe_model(model), "model_name": model.model_name, "format": args.format,
                 "precision": precision, "opset": opset, "out": str(out),
                 "files": [{"path": str(p), "bytes": p.stat().st_size} for p in written]}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     if args.json:
         json.dump(manifest, sys.stdout, indent=1)
         print()

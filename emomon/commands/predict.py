@@ -7,16 +7,7 @@ import json
 import logging
 import sys
 
-
-def add_model_arguments(p: argparse.ArgumentParser, default: str = "zero-shot") -> None:
-    """Options shared by every command that loads an emotion model."""
-    p.add_argument("--emotion-model", default=default, metavar="zero-shot|random|NAME|PATH",
-                   help="zero-shot CLIP, random weights (tests and benchmarks only), a registered model name, "
-                        f"or a trained checkpoint file (default: {default})")
-    p.add_argument("--scene-weights", metavar="PATH", help="local CLIP weights file (offline machines)")
-    p.add_argument("--body-weights", metavar="PATH", help="local ResNet-18 weights file (offline machines)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:0, ...")
-    p.add_argument("--seed", type=int, default=0, help="seed for --emotion-model random")
+from emomon.commands.options import add_detector_weights_argument, add_model_arguments, add_top_k_argument
 
 
 def parse_box(text: str) -> list[float]:
@@ -36,9 +27,8 @@ def register(sub) -> None:
     p.add_argument("--boxes", nargs="+", type=parse_box, metavar="x1,y1,x2,y2",
                    help="person boxes in pixels (default: detect persons)")
     add_model_arguments(p)
-    p.add_argument("--detector-weights", default="yolo11n-pose.pt", metavar="PATH",
-                   help="Ultralytics weights for person detection when no --boxes are given")
-    p.add_argument("--top-k", type=int, default=3)
+    add_detector_weights_argument(p, " for person detection when no --boxes are given")
+    add_top_k_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -47,7 +37,7 @@ def read_image(path: str):
     import cv2
     import numpy as np
 
-    from emomon.errors import InputError
+    from emomon.kernel import InputError
 
     try:
         data = np.fromfile(path, dtype=np.uint8)
@@ -60,38 +50,42 @@ def read_image(path: str):
 
 
 def find_boxes(args, image):
-    """Boxes from --boxes, else from the person detector."""
+    """Boxes from --boxes, else from the person detector (with its detections, for scores and keypoints)."""
     if args.boxes:
         return args.boxes, None
-    from detector import DetectorConfig, PersonDetector
+    from emomon.commands.options import detector_config
+    from emomon.pipeline import build_detector
 
-    detections = PersonDetector(DetectorConfig(weights=args.detector_weights, device=args.device)).detect(image)
+    detections = build_detector(detector_config(args)).detect(image)
     return detections.xyxy.tolist(), detections
 
 
 def run(args) -> int:
-    from fusion import Predictor, describe_model, load_emotion_model
+    from emomon.commands.options import model_config
+    from emomon.pipeline import build_predictor
+    from fusion import describe_model
 
     image = read_image(args.image)
-    model = load_emotion_model(args.emotion_model, device=args.device, seed=args.seed,
-                               scene_weights=args.scene_weights, body_weights=args.body_weights)
+    predictor = build_predictor(model_config(args))
     boxes, detections = find_boxes(args, image)
     if boxes == []:
         logging.getLogger("emomon.predict").warning("no person found in %s", args.image)
-    people = Predictor(model, device=args.device).predict(image, boxes) if boxes != [] else []
+    people = predictor.predict(image, boxes) if boxes != [] else []
+    keypoints = detections.data.get("keypoints") if detections is not None and detections.data else None
     rows = []
     for i, person in enumerate(people):
         if person is None:
             continue
-        row = {"person": i, **person.to_dict(args.top_k)}
         if detections is not None:
-            row["score"] = round(float(detections.confidence[i]), 4)
-        rows.append(row)
+            person = person.replace(score=float(detections.confidence[i]),
+                                    keypoints=None if keypoints is None else keypoints[i])
+        rows.append({"person": i, **person.record(args.top_k)})
+    model_text = describe_model(predictor.model)
     if args.json:
-        json.dump({"image": args.image, "model": describe_model(model), "persons": rows}, sys.stdout, indent=1)
+        json.dump({"image": args.image, "model": model_text, "persons": rows}, sys.stdout, indent=1)
         print()
         return 0
-    print(f"{args.image}: {len(rows)} person(s); model: {describe_model(model)}")
+    print(f"{args.image}: {len(rows)} person(s); model: {model_text}")
     for row in rows:
         top = ", ".join(f"{name} {p:.0%}" for name, p in row["top"])
         vad = " ".join(f"{k[0].upper()}={v:.1f}" for k, v in row["vad"].items())

@@ -3,41 +3,15 @@ over time, drawn on the video and logged."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from emomon.commands.predict import add_model_arguments
-
-
-def add_detector_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("detector")
-    g.add_argument("--detector-weights", default="yolo11n-pose.pt", metavar="PATH",
-                   help="Ultralytics weights: a name (downloaded once) or a local .pt/.onnx/.engine file")
-    g.add_argument("--conf", type=float, default=0.25, help="detection confidence threshold")
-    g.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
-    g.add_argument("--imgsz", type=int, default=640, help="detector input size")
-    g.add_argument("--half", action="store_true", help="half precision detector (CUDA)")
-    g.add_argument("--tracker", default="bytetrack.yaml", help="bytetrack.yaml or botsort.yaml")
-    g.add_argument("--min-box-size", type=int, default=16, help="skip persons smaller than this (pixels)")
-
-
-def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("smoothing and work reuse")
-    g.add_argument("--smoothing", choices=["ema", "window", "none"], default="ema")
-    g.add_argument("--smooth-alpha", type=float, default=0.4, help="EMA weight of the newest frame")
-    g.add_argument("--smooth-window", type=int, default=8, help="frames in the window mean")
-    g.add_argument("--scene-every", type=int, default=None, metavar="K",
-                   help="reuse the scene embedding for up to K frames (1 = every frame; default 4)")
-    g.add_argument("--scene-change", type=float, default=None,
-                   help="frame change (mean abs grey difference, 0-1) that forces a new scene embedding")
-    g.add_argument("--refresh-every", type=int, default=None, metavar="M",
-                   help="recompute a tracked person's emotions every M frames (1 = every frame; default 2)")
-    g.add_argument("--every-frame", action="store_true", help="no reuse at all (same as K=1, M=1)")
-    g.add_argument("--top-k", type=int, default=3, help="emotions shown per person")
-    g.add_argument("--backend", default="torch",
-                   help="emotion model backend: torch, torch-fp16, torch-compile, onnxruntime, tensorrt "
-                        "(tensorrt also runs the detector as a TensorRT engine)")
+from emomon.commands.options import (
+    add_detector_arguments,
+    add_model_arguments,
+    add_pipeline_arguments,
+    monitor_config,
+)
 
 
 def register(sub) -> None:
@@ -49,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--jsonl", metavar="out.jsonl", help="one JSON line per processed frame")
     p.add_argument("--csv", metavar="out.csv", help="one row per person per frame")
     p.add_argument("--summary", metavar="out.json", help="per-track summary at the end")
-    add_model_arguments(p)
+    add_model_arguments(p, backend=True)
     add_detector_arguments(p)
     add_pipeline_arguments(p)
     p.add_argument("--show", action="store_true", help="show a live window (q or Esc stops)")
@@ -59,50 +33,12 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def pipeline_config(args):
-    from emomon.errors import InputError
-    from emomon.pipeline import PipelineConfig, ReuseConfig
-    from emomon.smoothing import SmoothingConfig
-
-    try:
-        reuse = ReuseConfig()
-        if args.every_frame:
-            reuse.scene_every = reuse.refresh_every = 1
-        for name in ("scene_every", "scene_change", "refresh_every"):
-            if getattr(args, name) is not None:
-                setattr(reuse, name, getattr(args, name))
-        if reuse.scene_every < 1 or reuse.refresh_every < 1:
-            raise ValueError("--scene-every and --refresh-every must be >= 1 (1 = every frame)")
-        smoothing = SmoothingConfig(args.smoothing, args.smooth_alpha, args.smooth_window)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    return PipelineConfig(reuse=reuse, smoothing=smoothing, top_k=args.top_k)
-
-
-def build_pipeline(args):
-    from detector import DetectorConfig, PersonDetector
-    from emomon.pipeline import EmotionPipeline
-    from fusion import Predictor, describe_model, load_emotion_model
-
-    weights = args.detector_weights
-    if args.backend == "tensorrt":  # the detector's fast path is Ultralytics' own engine export (cached)
-        from fusion.detector_export import detector_weights_for_backend
-
-        weights = detector_weights_for_backend(weights, "tensorrt", imgsz=args.imgsz, device=args.device)
-    detector = PersonDetector(DetectorConfig(
-        weights=weights, conf=args.conf, iou=args.iou, imgsz=args.imgsz, device=args.device,
-        half=args.half, tracker=args.tracker, min_box_size=args.min_box_size))
-    model = load_emotion_model(args.emotion_model, device=args.device, seed=args.seed,
-                               scene_weights=args.scene_weights, body_weights=args.body_weights)
-    predictor = Predictor(model, device=args.device, backend=args.backend)
-    return EmotionPipeline(detector, predictor, pipeline_config(args)), describe_model(model)
-
-
 def run(args) -> int:
     import logging
 
-    from emomon.errors import InputError
-    from emomon.runner import OutputPaths, run_pipeline
+    from emomon.kernel import InputError
+    from emomon.pipeline import OutputPaths, build_pipeline, run_pipeline
+    from fusion import describe_model
     from stream import open_source
 
     log = logging.getLogger("emomon.run")
@@ -110,12 +46,12 @@ def run(args) -> int:
         raise InputError("--max-frames must be >= 1")
     if not (args.output or args.jsonl or args.csv or args.summary or args.show):
         log.warning("no output chosen (--output, --jsonl, --csv, --summary or --show): printing a summary only")
-    pipeline_cfg = pipeline_config(args)  # validate options before loading models
-    del pipeline_cfg
+    config = monitor_config(args)  # validates options before loading models
     source = open_source(args.source, vid_stride=args.vid_stride, max_frames=args.max_frames)
     try:
-        pipeline, model_text = build_pipeline(args)
-        log.info("source %s (%s); emotion model: %s", source.info.label, source.info.kind.value, model_text)
+        pipeline = build_pipeline(config)
+        log.info("source %s (%s); emotion model: %s", source.info.label, source.info.kind.value,
+                 describe_model(pipeline.predictor.model))
         with source:
             report = run_pipeline(source, pipeline,
                                   OutputPaths(args.output, args.jsonl, args.csv, args.summary),

@@ -4,16 +4,25 @@ Models load once per process (`AppEngine`) and are shared by every browser sessi
 own tracker, smoothing and reuse state. `emomon app` (or `python app.py`) starts it on localhost.
 
     >>> from emomon.webapp import AppConfig, build_app, launch  # doctest: +SKIP
-    >>> demo = build_app(AppConfig(emotion_model="random"))     # doctest: +SKIP
+    >>> from emomon.pipeline import EmotionModelConfig, MonitorConfig  # doctest: +SKIP
+    >>> demo = build_app(AppConfig(MonitorConfig(model=EmotionModelConfig("random"))))  # doctest: +SKIP
     >>> launch(demo, AppConfig())                                # doctest: +SKIP
 """
 
-from emomon.webapp.engine import AppConfig, AppEngine, Settings
+from emomon.webapp.config import AppConfig, Settings
 
 __all__ = ["AppConfig", "AppEngine", "Settings", "build_app", "launch"]
 
 
-def build_app(config: AppConfig | None = None, *, engine: AppEngine | None = None):
+def __getattr__(name: str):
+    if name == "AppEngine":  # loads torch: imported on first use, so `emomon --help` stays fast
+        from emomon.webapp.engine import AppEngine
+
+        return AppEngine
+    raise AttributeError(f"module 'emomon.webapp' has no attribute {name!r}")
+
+
+def build_app(config: AppConfig | None = None, *, engine=None):
     """The page as a `gr.Blocks` (see `emomon.webapp.ui.build_app`)."""
     from emomon.webapp.ui import build_app as _build
 

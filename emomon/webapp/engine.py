@@ -17,109 +17,22 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from detector.config import DetectorConfig
-from emomon.errors import InputError
-from emomon.pipeline import EmotionPipeline, FrameResult, PipelineConfig, ReuseConfig
-from emomon.smoothing import SmoothingConfig
+from emomon.kernel import InputError
+from emomon.pipeline import EmotionPipeline, FrameResult, build_detector, build_predictor
+from emomon.webapp.config import AppConfig, Settings
 
 log = logging.getLogger(__name__)
-
-# One source of truth for defaults: the page starts from what `emomon run` uses.
-_DET, _REUSE, _SMOOTH = DetectorConfig(), ReuseConfig(), SmoothingConfig()
-
-
-@dataclass
-class AppConfig:
-    """Everything `emomon app` is started with; the page's controls start from these values."""
-
-    emotion_model: str = "zero-shot"
-    extra_models: list[str] = field(default_factory=list)  # offered in the page, loaded on first use
-    device: str = "cpu"
-    seed: int = 0
-    scene_weights: str | None = None
-    body_weights: str | None = None
-    backend: str = "torch"
-    detector_weights: str = _DET.weights
-    conf: float = _DET.conf
-    iou: float = _DET.iou
-    imgsz: int = _DET.imgsz
-    half: bool = _DET.half
-    tracker: str = _DET.tracker
-    min_box_size: int = _DET.min_box_size
-    smoothing: str = _SMOOTH.mode
-    smooth_alpha: float = _SMOOTH.alpha
-    smooth_window: int = _SMOOTH.window
-    scene_every: int = _REUSE.scene_every
-    scene_change: float = _REUSE.scene_change
-    refresh_every: int = _REUSE.refresh_every
-    top_k: int = 3
-    host: str = "127.0.0.1"
-    port: int = 7860
-    share: bool = False
-    max_upload_mb: int = 200
-    server_sources: bool = False     # let users type a server-side path or URL in the Video tab
-    webcam_sessions: int = 2         # webcam streams served at once; more wait in the queue
-    webcam_time_limit: int = 600     # seconds one stream may hold its slot before it is re-queued
-    video_seconds: float = 30.0      # default "process the first N seconds" of a video (0 = all)
-
-    @classmethod
-    def from_args(cls, args) -> AppConfig:
-        names = set(cls.__dataclass_fields__)
-        values = {k: v for k, v in vars(args).items() if k in names and v is not None}
-        if getattr(args, "every_frame", False):
-            values["scene_every"] = values["refresh_every"] = 1
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The page's per-request settings."""
-
-    conf: float = _DET.conf
-    top_k: int = 3
-    smoothing: float = round(1.0 - _SMOOTH.alpha, 2)  # 0 = raw per-frame scores; towards 1 = steadier
-    scene_every: int = _REUSE.scene_every
-    refresh_every: int = _REUSE.refresh_every
-    model: str = "zero-shot"
-
-    def pipeline_config(self, base: AppConfig) -> PipelineConfig:
-        try:
-            reuse = ReuseConfig(scene_every=int(self.scene_every), scene_change=base.scene_change,
-                                refresh_every=int(self.refresh_every))
-            strength = float(self.smoothing)
-            smoothing = (SmoothingConfig("none") if strength <= 0 else
-                         SmoothingConfig("ema", alpha=max(0.05, min(1.0, 1.0 - strength))))
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"bad setting: {exc}") from None
-        return PipelineConfig(reuse=reuse, smoothing=smoothing, top_k=max(1, min(10, int(self.top_k))))
-
-    @classmethod
-    def defaults(cls, config: AppConfig) -> Settings:
-        strength = 0.0 if config.smoothing == "none" else round(1.0 - config.smooth_alpha, 2)
-        return cls(conf=config.conf, top_k=config.top_k, smoothing=strength, scene_every=config.scene_every,
-                   refresh_every=config.refresh_every, model=config.emotion_model)
-
 
 @dataclass
 class ModelInfo:
     spec: str
-    description: str            # fusion.describe_model's line
-    kind: str                   # "zero-shot", "checkpoint", "random" or "pretrained"
+    description: str            # the model's `source.describe()` line
+    kind: str                   # "zero-shot", "checkpoint", "random" or "pretrained" (`model.source.kind`)
     predictor: object = None
-
-
-def model_kind(model) -> str:
-    if getattr(model, "checkpoint_path", None):
-        return "checkpoint"
-    if getattr(model, "random_weights", False):
-        return "random"
-    if str(getattr(model, "model_name", "")).startswith("zero_shot"):
-        return "zero-shot"
-    return "pretrained"
 
 
 class SessionDetector:
@@ -196,19 +109,7 @@ class AppEngine:
         self._models: dict[str, ModelInfo] = {}
         self._keys = itertools.count(1)
         self.cancel: dict[str, threading.Event] = {}  # session hash -> "stop the running video" flag
-        if detector is None:
-            from detector import DetectorConfig, PersonDetector
-
-            weights = config.detector_weights
-            if config.backend == "tensorrt":  # as `emomon run`: the detector runs as Ultralytics' engine export
-                from fusion.detector_export import detector_weights_for_backend
-
-                weights = detector_weights_for_backend(weights, "tensorrt", imgsz=config.imgsz, device=config.device)
-            detector = PersonDetector(DetectorConfig(
-                weights=weights, conf=config.conf, iou=config.iou, imgsz=config.imgsz,
-                device=config.device, half=config.half, tracker=config.tracker,
-                min_box_size=config.min_box_size))
-        self.detector = detector
+        self.detector = detector or build_detector(config.monitor.detector, config.monitor.model.backend)
         self.model(config.emotion_model)  # the start model loads now: a bad spec fails before serving
 
     @property
@@ -228,14 +129,10 @@ class AppEngine:
                              f"(start it with --extra-model {spec})")
         with self._load_lock:
             if spec not in self._models:
-                from fusion import Predictor, describe_model, load_emotion_model
-
-                c = self.config
                 t = time.perf_counter()
-                model = load_emotion_model(spec, device=c.device, seed=c.seed, scene_weights=c.scene_weights,
-                                           body_weights=c.body_weights)
-                predictor = Predictor(model, device=c.device, backend=c.backend)
-                self._models[spec] = ModelInfo(spec, describe_model(model), model_kind(model), predictor)
+                predictor = build_predictor(self.config.monitor.model, spec)
+                source = predictor.model.source
+                self._models[spec] = ModelInfo(spec, source.describe(), source.kind, predictor)
                 log.info("emotion model %s loaded in %.1f s: %s", spec, time.perf_counter() - t,
                          self._models[spec].description)
         return self._models[spec]
@@ -247,4 +144,4 @@ class AppEngine:
     def detector_text(self) -> str:
         d = self.detector
         weights = getattr(getattr(d, "config", None), "weights", "?")
-        return f"{weights} on {self.config.device}"
+        return f"{weights} on {self.config.monitor.detector.device}"

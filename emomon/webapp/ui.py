@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,11 +24,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 
-from emomon.errors import InputError
-from emomon.overlay import EmotionOverlay, OverlayConfig
-from emomon.summary import RunSummary
+from emomon.kernel import InputError
+from emomon.pipeline import EmotionOverlay, OverlayConfig, RunSummary
 from emomon.webapp import views
-from emomon.webapp.engine import AppEngine, Settings
+from emomon.webapp.config import AppConfig, Settings
+from emomon.webapp.engine import AppEngine
 from emomon.webapp.video import process_video
 
 log = logging.getLogger(__name__)
@@ -204,265 +205,410 @@ def _close_session(session) -> None:
         session.close()
 
 
+@dataclass
+class Controls:
+    """The settings column: every compute handler reads `inputs`; `active_model` remembers the loaded model."""
+
+    model: gr.Dropdown
+    conf: gr.Slider
+    top_k: gr.Slider
+    smoothing: gr.Slider
+    scene_every: gr.Slider
+    refresh_every: gr.Slider
+    active_model: gr.State
+
+    @property
+    def inputs(self) -> list:
+        """The settings in the order the handlers take them (after their own inputs)."""
+        return [self.conf, self.top_k, self.smoothing, self.scene_every, self.refresh_every, self.model]
+
+
+@dataclass
+class WebcamTab:
+    """The Webcam tab's components: camera in, annotated frame out, live tables, session state."""
+
+    cam: gr.Image
+    cam_out: gr.Image
+    cam_status: gr.Markdown
+    cam_live: gr.Dataframe
+    cam_tracks: gr.Dataframe
+    cam_state: gr.State
+
+
+@dataclass
+class VideoTab:
+    """The Video tab's components: source and run options, outputs, track timelines, run state."""
+
+    video_in: gr.Video
+    server_source: gr.Textbox
+    max_seconds: gr.Number
+    stride: gr.Slider
+    video_btn: gr.Button
+    stop_btn: gr.Button
+    video_status: gr.Markdown
+    video_out: gr.Video
+    files: gr.File
+    track: gr.Dropdown
+    emo_plot: gr.LinePlot
+    vad_plot: gr.LinePlot
+    video_tracks: gr.Dataframe
+    run_state: gr.State
+
+
+@dataclass
+class ImageTab:
+    """The Image tab's components: photo in, annotated photo and persons table out."""
+
+    image_in: gr.Image
+    image_out: gr.Image
+    image_btn: gr.Button
+    image_status: gr.Markdown
+    image_table: gr.Dataframe
+
+
 def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
     """The whole page. Pass an `AppConfig` (models load here) or a ready `AppEngine` (tests, notebooks).
 
         >>> from emomon.webapp import AppConfig, build_app  # doctest: +SKIP
-        >>> build_app(AppConfig(emotion_model="zero-shot")).queue().launch()  # doctest: +SKIP
+        >>> build_app(AppConfig()).queue().launch()  # the zero-shot model  # doctest: +SKIP
     """
     if engine is None:
-        from emomon.webapp.engine import AppConfig
-
-        engine = AppEngine(config or AppConfig())
-    cfg = engine.config
-    default = Settings.defaults(cfg)
-    work_dir = Path(tempfile.mkdtemp(prefix="emomon-app-"))  # video run outputs; removed at exit
-    atexit.register(shutil.rmtree, work_dir, True)
+        engine = _make_engine(config)
+    work_dir = _make_work_dir()
 
     # delete_cache: uploads and results in Gradio's cache older than 3 h are removed every 30 min.
     with gr.Blocks(title="emomon: emotion monitor", analytics_enabled=False, delete_cache=(1800, 3 * 3600)) as demo:
-        gr.HTML(INTRO)
-        banner = gr.HTML(_banner(engine, cfg.emotion_model), elem_id="banner")
+        banner = _build_header(engine)
         with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=250):
-                gr.Markdown("### Settings")
-                choices = engine.model_choices
-                model = gr.Dropdown(choices, value=cfg.emotion_model, label="Emotion model",
-                                    info="models this server offers; others load on first use",
-                                    interactive=len(choices) > 1, elem_id="model")
-                conf = gr.Slider(0.05, 0.95, value=default.conf, step=0.05, label="Detector confidence",
-                                 info="lower finds more (and less certain) persons", elem_id="conf")
-                top_k = gr.Slider(1, 5, value=default.top_k, step=1, label="Emotions per person",
-                                  elem_id="top-k")
-                smoothing = gr.Slider(0, 0.95, value=default.smoothing, step=0.05, label="Smoothing over time",
-                                      info="0 = raw per-frame scores; higher = steadier, slower to react",
-                                      elem_id="smoothing")
-                scene_every = gr.Slider(1, 16, value=default.scene_every, step=1,
-                                        label="Scene refresh (frames)",
-                                        info="whole-frame context recomputed at least every K frames",
-                                        elem_id="scene-every")
-                refresh_every = gr.Slider(1, 16, value=default.refresh_every, step=1,
-                                          label="Person refresh (frames)",
-                                          info="a tracked person's emotions recomputed every M frames "
-                                               "(sooner when they move)", elem_id="refresh-every")
-                active_model = gr.State(cfg.emotion_model)
-            settings_inputs = [conf, top_k, smoothing, scene_every, refresh_every, model]
-
+            controls = _build_settings(engine)
             with gr.Column(scale=4), gr.Tabs():
-                with gr.Tab("Webcam", id="webcam"):
-                    gr.Markdown(WEBCAM_HELP)
-                    gr.HTML(CAMERA_ERROR_BOX, elem_id="cam-error", padding=False)
-                    with gr.Row():
-                        cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
-                                       webcam_options=gr.WebcamOptions(mirror=False), elem_id="cam",
-                                       height=380)
-                        cam_out = gr.Image(label="Live emotions", interactive=False, format="jpeg",
-                                           elem_id="cam-output", height=380)
-                    cam_status = gr.Markdown("Not streaming yet.", label="webcam status", elem_id="cam-status")
-                    with gr.Row():
-                        cam_live = gr.Dataframe(pd.DataFrame(columns=views.LIVE_COLUMNS), label="In frame now",
-                                                interactive=False, elem_id="cam-persons", max_height=360,
-                                                wrap=True, scale=3, column_widths=["11%", "62%", "9%", "9%", "9%"])
-                        cam_tracks = gr.Dataframe(pd.DataFrame(columns=views.SESSION_COLUMNS),
-                                                  label="Tracks this session", interactive=False,
-                                                  elem_id="cam-tracks", max_height=360, scale=2,
-                                                  column_widths=["17%", "41%", "20%", "22%"])
-                    cam_state = gr.State(None, delete_callback=_close_session)
+                webcam = _build_webcam_tab()
+                video = _build_video_tab(engine.config)
+                image = _build_image_tab()
 
-                with gr.Tab("Video", id="video"):
-                    with gr.Row(equal_height=False):
-                        with gr.Column(scale=3):
-                            video_in = gr.Video(sources=["upload"], label="Video file", include_audio=True,
-                                                elem_id="video-input", height=240)
-                            server_source = gr.Textbox(
-                                "", label="...or a path or URL on the server", visible=cfg.server_sources,
-                                placeholder="/data/clip.mp4 or rtsp://camera/stream", elem_id="server-source")
-                        with gr.Column(scale=2, min_width=240):
-                            max_seconds = gr.Number(cfg.video_seconds, label="Process the first N seconds",
-                                                    info="0 = the whole video", minimum=0, elem_id="max-seconds")
-                            stride = gr.Slider(1, 10, value=1, step=1, label="Frame stride",
-                                               info="process every N-th frame", elem_id="stride")
-                            with gr.Row():
-                                video_btn = gr.Button("Process video", variant="primary", elem_id="video-run")
-                                stop_btn = gr.Button("Stop", variant="secondary", elem_id="video-stop")
-                    video_status = gr.Markdown("", label="video status", elem_id="video-status")
-                    with gr.Row(equal_height=False):
-                        with gr.Column(scale=3):
-                            video_out = gr.Video(label="Annotated video", interactive=False, elem_id="video-output",
-                                                 height=360)
-                            files = gr.File(label="Downloads: JSONL, CSV, per-track summary", file_count="multiple",
-                                            interactive=False, elem_id="video-files")
-                        with gr.Column(scale=2, min_width=300):
-                            track = gr.Dropdown([], label="Timeline of track", elem_id="track")
-                            emo_plot = gr.LinePlot(x=views.EMOTION_PLOT[0], y=views.EMOTION_PLOT[1],
-                                                   color=views.EMOTION_PLOT[2], y_lim=[0, 1], height=280,
-                                                   title="Top emotions over time", show_label=False,
-                                                   elem_id="emotion-plot")
-                            vad_plot = gr.LinePlot(x=views.VAD_PLOT[0], y=views.VAD_PLOT[1], color=views.VAD_PLOT[2],
-                                                   y_lim=[1, 10], height=280, title="Valence / arousal / dominance",
-                                                   show_label=False, elem_id="vad-plot")
-                    video_tracks = gr.Dataframe(pd.DataFrame(columns=views.TRACK_COLUMNS), label="Tracks",
-                                                interactive=False, elem_id="video-tracks",
-                                                column_widths=["7%", "14%", "33%", "9%", "9%", "10%", "9%",
-                                                               "9%"])
-                    run_state = gr.State(None)
+        _wire_image(image, controls, engine)
+        _wire_video(video, controls, engine, work_dir)
+        _wire_webcam(webcam, controls, engine)
+        demo.load(None, js=CAMERA_ERRORS_JS)
+        _wire_model(banner, controls, engine)
+    return demo
 
-                with gr.Tab("Image", id="image"):
-                    with gr.Row():
-                        image_in = gr.Image(sources=["upload", "clipboard"], type="numpy", label="Photo",
-                                                elem_id="image-input", height=460, scale=2)
-                        image_out = gr.Image(label="Annotated", interactive=False, format="jpeg",
-                                             elem_id="image-output", height=460, scale=3)
-                    with gr.Row():
-                        image_btn = gr.Button("Analyze photo", variant="primary", elem_id="image-run", scale=0,
-                                              min_width=180)
-                        image_status = gr.Markdown("", label="image status", elem_id="image-status")
-                    image_table = gr.Dataframe(pd.DataFrame(columns=views.PERSON_COLUMNS), label="Persons",
-                                               interactive=False, elem_id="image-persons",
-                                               column_widths=["7%", "41%", "8%", "8%", "9%", "7%", "20%"])
 
-        # ---- handlers --------------------------------------------------------------------------------------
+# ---- launch helpers ---------------------------------------------------------------------------------------
 
-        @friendly
-        def analyze_image(image, conf=None, top_k=None, smoothing=None, scene_every=None, refresh_every=None,
-                          model=None):
-            image = read_upload(image)
-            settings = _settings(conf, top_k, smoothing, scene_every, refresh_every, model, engine)
-            bgr = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
-            pipeline = engine.pipeline(settings, prefix="img")
-            try:
-                pipeline.tracking = False
-                result = pipeline.process(0, 0.0, bgr)
-            finally:
-                pipeline.close()
-            persons = views.aligned_persons(result)
-            dets = result.detections
-            # Number persons left to right, in the image and in the table alike.
-            order = sorted(range(len(dets)), key=lambda i: float(dets.xyxy[i][0]))
-            dets = dets[np.asarray(order, dtype=int)] if len(order) else dets
-            persons = [persons[i] for i in order]
-            dets.tracker_id = np.arange(1, len(dets) + 1)
-            annotated = EmotionOverlay(OverlayConfig(top_k=settings.top_k)).annotate(bgr, dets, persons)
-            found = [(n, p) for n, p in zip(range(1, len(dets) + 1), persons) if p is not None]
-            table = views.persons_table([p for _, p in found], [n for n, _ in found])
-            if not found:
-                gr.Warning(f"No person found in this photo (detector confidence {settings.conf:.2f}). "
-                           "Try a lower confidence or a photo where people are larger.")
-                status = "No person found."
-            else:
-                status = f"**{len(found)} person{'s' * (len(found) != 1)}** found."
-            return cv2.cvtColor(annotated, cv2.COLOR_BGR2RGB), table, status
+def _make_engine(config) -> AppEngine:
+    """The shared models for `config` (the default `AppConfig` when None)."""
+    return AppEngine(config or AppConfig())
 
-        image_outputs = [image_out, image_table, image_status]
-        # preprocess=False: read_upload decodes the file itself, so a bad file gets a readable message.
-        image_btn.click(analyze_image, [image_in, *settings_inputs], image_outputs, api_name="analyze_image",
-                        concurrency_limit=2, concurrency_id="compute", preprocess=False, show_progress_on=[image_out])
-        image_in.upload(analyze_image, [image_in, *settings_inputs], image_outputs, api_visibility="private",
-                        concurrency_limit=2, concurrency_id="compute", preprocess=False, show_progress_on=[image_out])
 
-        @friendly
-        def analyze_video(video=None, server_path="", max_seconds=cfg.video_seconds, stride=1, conf=None,
-                          top_k=None, smoothing=None, scene_every=None, refresh_every=None, model=None,
-                          request: gr.Request = None, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
-            server_path = (server_path or "").strip()
-            if server_path and not cfg.server_sources:
-                raise gr.Error("This server does not read server-side paths or URLs (start it with "
-                               "--server-sources).")
-            spec = server_path or video
-            if not spec:
-                raise gr.Error("No video yet: upload a video file first.")
-            settings = _settings(conf, top_k, smoothing, scene_every, refresh_every, model, engine)
-            key = getattr(request, "session_hash", None) or "anonymous"
-            cancel = engine.cancel.setdefault(key, threading.Event())
-            cancel.clear()
-            _prune_runs(work_dir)
-            out_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work_dir))
-            progress(0, desc="opening the video")
+def _make_work_dir() -> Path:
+    """A fresh folder for video run outputs, removed when the process exits."""
+    work_dir = Path(tempfile.mkdtemp(prefix="emomon-app-"))
+    atexit.register(shutil.rmtree, work_dir, True)
+    return work_dir
 
-            def report(done, total, text):
-                progress((done, total) if total else None, desc=f"frame {done}{f'/{total}' if total else ''}"
-                         f" · {text}", unit="frames")
 
-            try:
-                run = process_video(engine, spec, settings, out_dir, max_seconds=float(max_seconds or 0),
-                                    stride=int(stride or 1), progress=report, cancel=cancel,
-                                    name=_safe_name(str(spec)))
-            except InputError as exc:  # name the upload as the user knows it, not by its cache path
-                raise gr.Error(str(exc).replace(str(spec), Path(spec).name) if not server_path else str(exc)) from None
-            if not run.frames:
-                raise gr.Error("The video has no frames that could be decoded.")
-            choices = views.track_choices(run.timeline, run.summary_data)
-            first = choices[0][1] if choices else None
-            emo, vad = run.timeline.frames(first, max(3, settings.top_k))
-            n_tracks = len(run.summary_data.get("tracks", []))
-            status = (f"Processed **{run.frames} frames** in {run.seconds:.1f} s ({run.fps:.1f} frames/s): "
-                      f"**{n_tracks} tracks**, {run.persons} person detections; {run.stopped_by}.")
-            if not run.persons:
-                gr.Warning("No person found in the processed part of the video.")
-            return (run.video, [run.jsonl, run.csv, run.summary], status, views.tracks_table(run.summary_data),
-                    gr.update(choices=choices, value=first), emo, vad, run)
+# ---- layout: header, settings column, one builder per tab -------------------------------------------------
 
-        video_outputs = [video_out, files, video_status, video_tracks, track, emo_plot, vad_plot, run_state]
-        video_btn.click(analyze_video, [video_in, server_source, max_seconds, stride, *settings_inputs],
+def _build_header(engine: AppEngine) -> gr.HTML:
+    """The title line and the model banner (returned: a model change rewrites it)."""
+    gr.HTML(INTRO)
+    return gr.HTML(_banner(engine, engine.config.emotion_model), elem_id="banner")
+
+
+def _build_settings(engine: AppEngine) -> Controls:
+    cfg = engine.config
+    default = Settings.defaults(cfg)
+    with gr.Column(scale=1, min_width=250):
+        gr.Markdown("### Settings")
+        choices = engine.model_choices
+        model = gr.Dropdown(choices, value=cfg.emotion_model, label="Emotion model",
+                            info="models this server offers; others load on first use",
+                            interactive=len(choices) > 1, elem_id="model")
+        conf = gr.Slider(0.05, 0.95, value=default.conf, step=0.05, label="Detector confidence",
+                         info="lower finds more (and less certain) persons", elem_id="conf")
+        top_k = gr.Slider(1, 5, value=default.top_k, step=1, label="Emotions per person",
+                          elem_id="top-k")
+        smoothing = gr.Slider(0, 0.95, value=default.smoothing, step=0.05, label="Smoothing over time",
+                              info="0 = raw per-frame scores; higher = steadier, slower to react",
+                              elem_id="smoothing")
+        scene_every = gr.Slider(1, 16, value=default.scene_every, step=1,
+                                label="Scene refresh (frames)",
+                                info="whole-frame context recomputed at least every K frames",
+                                elem_id="scene-every")
+        refresh_every = gr.Slider(1, 16, value=default.refresh_every, step=1,
+                                  label="Person refresh (frames)",
+                                  info="a tracked person's emotions recomputed every M frames "
+                                       "(sooner when they move)", elem_id="refresh-every")
+        active_model = gr.State(cfg.emotion_model)
+    return Controls(model, conf, top_k, smoothing, scene_every, refresh_every, active_model)
+
+
+def _build_webcam_tab() -> WebcamTab:
+    with gr.Tab("Webcam", id="webcam"):
+        gr.Markdown(WEBCAM_HELP)
+        gr.HTML(CAMERA_ERROR_BOX, elem_id="cam-error", padding=False)
+        with gr.Row():
+            cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
+                           webcam_options=gr.WebcamOptions(mirror=False), elem_id="cam",
+                           height=380)
+            cam_out = gr.Image(label="Live emotions", interactive=False, format="jpeg",
+                               elem_id="cam-output", height=380)
+        cam_status = gr.Markdown("Not streaming yet.", label="webcam status", elem_id="cam-status")
+        with gr.Row():
+            cam_live = gr.Dataframe(pd.DataFrame(columns=views.LIVE_COLUMNS), label="In frame now",
+                                    interactive=False, elem_id="cam-persons", max_height=360,
+                                    wrap=True, scale=3, column_widths=["11%", "62%", "9%", "9%", "9%"])
+            cam_tracks = gr.Dataframe(pd.DataFrame(columns=views.SESSION_COLUMNS),
+                                      label="Tracks this session", interactive=False,
+                                      elem_id="cam-tracks", max_height=360, scale=2,
+                                      column_widths=["17%", "41%", "20%", "22%"])
+        cam_state = gr.State(None, delete_callback=_close_session)
+    return WebcamTab(cam, cam_out, cam_status, cam_live, cam_tracks, cam_state)
+
+
+def _build_video_tab(cfg) -> VideoTab:
+    with gr.Tab("Video", id="video"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                video_in = gr.Video(sources=["upload"], label="Video file", include_audio=True,
+                                    elem_id="video-input", height=240)
+                server_source = gr.Textbox(
+                    "", label="...or a path or URL on the server", visible=cfg.server_sources,
+                    placeholder="/data/clip.mp4 or rtsp://camera/stream", elem_id="server-source")
+            with gr.Column(scale=2, min_width=240):
+                max_seconds = gr.Number(cfg.video_seconds, label="Process the first N seconds",
+                                        info="0 = the whole video", minimum=0, elem_id="max-seconds")
+                stride = gr.Slider(1, 10, value=1, step=1, label="Frame stride",
+                                   info="process every N-th frame", elem_id="stride")
+                with gr.Row():
+                    video_btn = gr.Button("Process video", variant="primary", elem_id="video-run")
+                    stop_btn = gr.Button("Stop", variant="secondary", elem_id="video-stop")
+        video_status = gr.Markdown("", label="video status", elem_id="video-status")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                video_out = gr.Video(label="Annotated video", interactive=False, elem_id="video-output",
+                                     height=360)
+                files = gr.File(label="Downloads: JSONL, CSV, per-track summary", file_count="multiple",
+                                interactive=False, elem_id="video-files")
+            with gr.Column(scale=2, min_width=300):
+                track = gr.Dropdown([], label="Timeline of track", elem_id="track")
+                emo_plot = gr.LinePlot(x=views.EMOTION_PLOT[0], y=views.EMOTION_PLOT[1],
+                                       color=views.EMOTION_PLOT[2], y_lim=[0, 1], height=280,
+                                       title="Top emotions over time", show_label=False,
+                                       elem_id="emotion-plot")
+                vad_plot = gr.LinePlot(x=views.VAD_PLOT[0], y=views.VAD_PLOT[1], color=views.VAD_PLOT[2],
+                                       y_lim=[1, 10], height=280, title="Valence / arousal / dominance",
+                                       show_label=False, elem_id="vad-plot")
+        video_tracks = gr.Dataframe(pd.DataFrame(columns=views.TRACK_COLUMNS), label="Tracks",
+                                    interactive=False, elem_id="video-tracks",
+                                    column_widths=["7%", "14%", "33%", "9%", "9%", "10%", "9%", "9%"])
+        run_state = gr.State(None)
+    return VideoTab(video_in, server_source, max_seconds, stride, video_btn, stop_btn, video_status,
+                    video_out, files, track, emo_plot, vad_plot, video_tracks, run_state)
+
+
+def _build_image_tab() -> ImageTab:
+    with gr.Tab("Image", id="image"):
+        with gr.Row():
+            image_in = gr.Image(sources=["upload", "clipboard"], type="numpy", label="Photo",
+                                elem_id="image-input", height=460, scale=2)
+            image_out = gr.Image(label="Annotated", interactive=False, format="jpeg",
+                                 elem_id="image-output", height=460, scale=3)
+        with gr.Row():
+            image_btn = gr.Button("Analyze photo", variant="primary", elem_id="image-run", scale=0,
+                                  min_width=180)
+            image_status = gr.Markdown("", label="image status", elem_id="image-status")
+        image_table = gr.Dataframe(pd.DataFrame(columns=views.PERSON_COLUMNS), label="Persons",
+                                   interactive=False, elem_id="image-persons",
+                                   column_widths=["7%", "41%", "8%", "8%", "9%", "7%", "20%"])
+    return ImageTab(image_in, image_out, image_btn, image_status, image_table)
+
+
+# ---- image tab: handler and events ------------------------------------------------------------------------
+
+def _image_handler(engine: AppEngine):
+    @friendly
+    def analyze_image(image, conf=None, top_k=None, smoothing=None, scene_every=None, refresh_every=None,
+                      model=None):
+        image = read_upload(image)
+        settings = _settings(conf, top_k, smoothing, scene_every, refresh_every, model, engine)
+        bgr = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
+        pipeline = engine.pipeline(settings, prefix="img")
+        try:
+            pipeline.tracking = False
+            result = pipeline.process(0, 0.0, bgr)
+        finally:
+            pipeline.close()
+        persons = views.aligned_persons(result)
+        dets = result.detections
+        # Number persons left to right, in the image and in the table alike.
+        order = sorted(range(len(dets)), key=lambda i: float(dets.xyxy[i][0]))
+        dets = dets[np.asarray(order, dtype=int)] if len(order) else dets
+        persons = [persons[i] for i in order]
+        dets.tracker_id = np.arange(1, len(dets) + 1)
+        annotated = EmotionOverlay(OverlayConfig(top_k=settings.top_k)).annotate(bgr, dets, persons)
+        found = [(n, p) for n, p in zip(range(1, len(dets) + 1), persons) if p is not None]
+        table = views.persons_table([p for _, p in found], [n for n, _ in found], settings.top_k)
+        if not found:
+            gr.Warning(f"No person found in this photo (detector confidence {settings.conf:.2f}). "
+                       "Try a lower confidence or a photo where people are larger.")
+            status = "No person found."
+        else:
+            status = f"**{len(found)} person{'s' * (len(found) != 1)}** found."
+        return cv2.cvtColor(annotated, cv2.COLOR_BGR2RGB), table, status
+
+    return analyze_image
+
+
+def _wire_image(tab: ImageTab, controls: Controls, engine: AppEngine) -> None:
+    analyze_image = _image_handler(engine)
+    image_outputs = [tab.image_out, tab.image_table, tab.image_status]
+    # preprocess=False: read_upload decodes the file itself, so a bad file gets a readable message.
+    tab.image_btn.click(analyze_image, [tab.image_in, *controls.inputs], image_outputs, api_name="analyze_image",
+                        concurrency_limit=2, concurrency_id="compute", preprocess=False,
+                        show_progress_on=[tab.image_out])
+    tab.image_in.upload(analyze_image, [tab.image_in, *controls.inputs], image_outputs, api_visibility="private",
+                        concurrency_limit=2, concurrency_id="compute", preprocess=False,
+                        show_progress_on=[tab.image_out])
+
+
+# ---- video tab: handlers and events -----------------------------------------------------------------------
+
+def _video_handler(engine: AppEngine, work_dir: Path):
+    cfg = engine.config
+
+    @friendly
+    def analyze_video(video=None, server_path="", max_seconds=cfg.video_seconds, stride=1, conf=None,
+                      top_k=None, smoothing=None, scene_every=None, refresh_every=None, model=None,
+                      request: gr.Request = None, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        server_path = (server_path or "").strip()
+        if server_path and not cfg.server_sources:
+            raise gr.Error("This server does not read server-side paths or URLs (start it with "
+                           "--server-sources).")
+        spec = server_path or video
+        if not spec:
+            raise gr.Error("No video yet: upload a video file first.")
+        settings = _settings(conf, top_k, smoothing, scene_every, refresh_every, model, engine)
+        key = getattr(request, "session_hash", None) or "anonymous"
+        cancel = engine.cancel.setdefault(key, threading.Event())
+        cancel.clear()
+        _prune_runs(work_dir)
+        out_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work_dir))
+        progress(0, desc="opening the video")
+
+        def report(done, total, text):
+            progress((done, total) if total else None, desc=f"frame {done}{f'/{total}' if total else ''}"
+                     f" · {text}", unit="frames")
+
+        try:
+            run = process_video(engine, spec, settings, out_dir, max_seconds=float(max_seconds or 0),
+                                stride=int(stride or 1), progress=report, cancel=cancel,
+                                name=_safe_name(str(spec)))
+        except InputError as exc:  # name the upload as the user knows it, not by its cache path
+            raise gr.Error(str(exc).replace(str(spec), Path(spec).name) if not server_path else str(exc)) from None
+        if not run.frames:
+            raise gr.Error("The video has no frames that could be decoded.")
+        choices = views.track_choices(run.timeline, run.summary_data)
+        first = choices[0][1] if choices else None
+        emo, vad = run.timeline.frames(first, max(3, settings.top_k))
+        n_tracks = len(run.summary_data.get("tracks", []))
+        status = (f"Processed **{run.frames} frames** in {run.seconds:.1f} s ({run.fps:.1f} frames/s): "
+                  f"**{n_tracks} tracks**, {run.persons} person detections; {run.stopped_by}.")
+        if not run.persons:
+            gr.Warning("No person found in the processed part of the video.")
+        return (run.video, [run.jsonl, run.csv, run.summary], status, views.tracks_table(run.summary_data),
+                gr.update(choices=choices, value=first), emo, vad, run)
+
+    return analyze_video
+
+
+def _stop_handler(engine: AppEngine):
+    def stop_video(request: gr.Request = None):
+        key = getattr(request, "session_hash", None) or "anonymous"
+        if key in engine.cancel:
+            engine.cancel[key].set()
+        gr.Info("Stopping after the current frame; the part processed so far is kept.")
+
+    return stop_video
+
+
+@friendly
+def show_track(track_id, run, top_k=None):
+    """The emotion and VAD timelines of one track of a video run (empty plots without one)."""
+    if run is None or track_id is None:
+        return views.Timeline().frames(None)
+    return run.timeline.frames(int(track_id), max(3, int(top_k or 3)))
+
+
+def _wire_video(tab: VideoTab, controls: Controls, engine: AppEngine, work_dir: Path) -> None:
+    video_outputs = [tab.video_out, tab.files, tab.video_status, tab.video_tracks, tab.track, tab.emo_plot,
+                     tab.vad_plot, tab.run_state]
+    tab.video_btn.click(_video_handler(engine, work_dir),
+                        [tab.video_in, tab.server_source, tab.max_seconds, tab.stride, *controls.inputs],
                         video_outputs, api_name="analyze_video", concurrency_limit=1, concurrency_id="video",
-                        show_progress_on=[video_out])
+                        show_progress_on=[tab.video_out])
+    tab.stop_btn.click(_stop_handler(engine), None, None, api_name="stop_video", concurrency_limit=None,
+                       queue=False)
+    tab.track.change(show_track, [tab.track, tab.run_state, controls.top_k], [tab.emo_plot, tab.vad_plot],
+                     api_visibility="private")
 
-        def stop_video(request: gr.Request = None):
-            key = getattr(request, "session_hash", None) or "anonymous"
-            if key in engine.cancel:
-                engine.cancel[key].set()
-            gr.Info("Stopping after the current frame; the part processed so far is kept.")
 
-        stop_btn.click(stop_video, None, None, api_name="stop_video", concurrency_limit=None, queue=False)
+# ---- webcam tab: handler and events -----------------------------------------------------------------------
 
-        @friendly
-        def show_track(track_id, run, top_k=None):
-            if run is None or track_id is None:
-                return views.Timeline().frames(None)
-            return run.timeline.frames(int(track_id), max(3, int(top_k or 3)))
+def _webcam_handler(engine: AppEngine):
+    @friendly
+    def webcam_frame(frame, session, conf=None, top_k=None, smoothing=None, scene_every=None,
+                     refresh_every=None, model=None):
+        if frame is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
+        settings = _settings(conf, top_k, smoothing, scene_every, refresh_every, model, engine)
+        if not isinstance(session, WebcamSession):
+            session = WebcamSession(engine, settings)
+        annotated, result = session.process(frame, settings)
+        summary = session.summary.to_dict()
+        tracks = views.session_table(summary)
+        h, w = result.image.shape[:2]
+        status = (f"Streaming: frame {session.frames} · {session.rate:.1f} frames/s · {w}x{h} · "
+                  f"{len(result.persons)} in frame · {len(summary['tracks'])} tracks this session")
+        return annotated, views.live_table(result.persons, settings.top_k), tracks, status, session
 
-        track.change(show_track, [track, run_state, top_k], [emo_plot, vad_plot], api_visibility="private")
+    return webcam_frame
 
-        @friendly
-        def webcam_frame(frame, session, conf=None, top_k=None, smoothing=None, scene_every=None,
-                         refresh_every=None, model=None):
-            if frame is None:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
-            settings = _settings(conf, top_k, smoothing, scene_every, refresh_every, model, engine)
-            if not isinstance(session, WebcamSession):
-                session = WebcamSession(engine, settings)
-            annotated, result = session.process(frame, settings)
-            summary = session.summary.to_dict()
-            tracks = views.session_table(summary)
-            h, w = result.image.shape[:2]
-            status = (f"Streaming: frame {session.frames} · {session.rate:.1f} frames/s · {w}x{h} · "
-                      f"{len(result.persons)} in frame · {len(summary['tracks'])} tracks this session")
-            return annotated, views.live_table(result.persons), tracks, status, session
 
-        cam.stream(webcam_frame, [cam, cam_state, *settings_inputs], [cam_out, cam_live, cam_tracks, cam_status,
-                                                                      cam_state],
+def _wire_webcam(tab: WebcamTab, controls: Controls, engine: AppEngine) -> None:
+    cfg = engine.config
+    tab.cam.stream(_webcam_handler(engine), [tab.cam, tab.cam_state, *controls.inputs],
+                   [tab.cam_out, tab.cam_live, tab.cam_tracks, tab.cam_status, tab.cam_state],
                    stream_every=STREAM_EVERY_S, time_limit=cfg.webcam_time_limit,
                    concurrency_limit=cfg.webcam_sessions, concurrency_id="webcam", api_name="webcam_frame",
                    show_progress="hidden")
 
-        def change_model(model, active, progress=gr.Progress()):  # noqa: B008
-            spec = model
-            if spec == active:
-                return gr.skip(), gr.skip(), active
-            if not engine.loaded(spec):
-                progress(None, desc=f"loading emotion model {spec} (once per server)")
-            try:
-                banner_html = _banner(engine, spec)
-            except Exception as exc:  # noqa: BLE001 - keep the old model and say why
-                log.exception("cannot load emotion model %s", spec)
-                gr.Warning(f"Cannot load emotion model '{spec}': {exc}. Still using '{active}'.")
-                return gr.skip(), gr.update(value=active), active
-            return banner_html, gr.skip(), spec
 
-        demo.load(None, js=CAMERA_ERRORS_JS)
-        model.change(change_model, [model, active_model], [banner, model, active_model], api_name="set_model",
-                     concurrency_limit=1, concurrency_id="load")
-    return demo
+# ---- model switch: banner and events ----------------------------------------------------------------------
+
+def _model_handler(engine: AppEngine):
+    def change_model(model, active, progress=gr.Progress()):  # noqa: B008
+        spec = model
+        if spec == active:
+            return gr.skip(), gr.skip(), active
+        if not engine.loaded(spec):
+            progress(None, desc=f"loading emotion model {spec} (once per server)")
+        try:
+            banner_html = _banner(engine, spec)
+        except Exception as exc:  # noqa: BLE001 - keep the old model and say why
+            log.exception("cannot load emotion model %s", spec)
+            gr.Warning(f"Cannot load emotion model '{spec}': {exc}. Still using '{active}'.")
+            return gr.skip(), gr.update(value=active), active
+        return banner_html, gr.skip(), spec
+
+    return change_model
+
+
+def _wire_model(banner: gr.HTML, controls: Controls, engine: AppEngine) -> None:
+    controls.model.change(_model_handler(engine), [controls.model, controls.active_model],
+                          [banner, controls.model, controls.active_model], api_name="set_model",
+                          concurrency_limit=1, concurrency_id="load")
 
 
 def _prune_runs(work_dir: Path) -> None:

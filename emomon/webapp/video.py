@@ -20,10 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emomon.overlay import EmotionOverlay, OverlayConfig
-from emomon.pipeline import FrameResult
-from emomon.webapp.engine import AppEngine, Settings
-from emomon.webapp.views import Timeline, aligned_persons
+from emomon.kernel import output_fps, write_json_atomic
+from emomon.pipeline import EmotionOverlay, FrameResult, OutputPaths, OverlayConfig, run_pipeline
+from emomon.webapp.config import Settings
+from emomon.webapp.engine import AppEngine
+from emomon.webapp.views import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class H264Writer:
 
     def __init__(self, path: str | Path, fps: float | None):
         self.path = Path(path)
-        self.fps = fps if fps and 1 <= fps <= 240 else 25.0
+        self.fps = output_fps(fps)
         self.frames = 0
         self._container = self._stream = None
 
@@ -95,7 +96,6 @@ def process_video(engine: AppEngine, spec: str, settings: Settings, out_dir: Pat
                   stride: int = 1, progress: Callable[[int, int | None, str], None] | None = None,
                   cancel: threading.Event | None = None, name: str = "video") -> VideoRun:
     """Run the pipeline over `spec` (a file path or URL); outputs go to `out_dir`. Raises InputError for bad input."""
-    from emomon.runner import OutputPaths, run_pipeline
     from stream import open_source
 
     stride = max(1, int(stride or 1))
@@ -118,7 +118,7 @@ def process_video(engine: AppEngine, spec: str, settings: Settings, out_dir: Pat
     stopped_by = "end of video"
 
     def on_frame(result: FrameResult) -> None:
-        annotated = overlay.annotate(result.image, result.detections, aligned_persons(result))
+        annotated = overlay.annotate(result.image, result.detections)
         writer.write(annotated)
         timeline.add(result.time, result.persons)
         state["frames"] += 1
@@ -145,8 +145,6 @@ def process_video(engine: AppEngine, spec: str, settings: Settings, out_dir: Pat
     seconds = time.perf_counter() - state["start"]
     summary = json.loads(Path(paths.summary).read_text(encoding="utf-8"))
     if summary.get("stopped_by") != stopped_by:
-        from emomon.outputs import write_json_atomic
-
         summary["stopped_by"] = stopped_by
         write_json_atomic(paths.summary, summary)
     return VideoRun(str(video_path) if writer.frames else None, paths.jsonl, paths.csv, paths.summary,

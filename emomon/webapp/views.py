@@ -8,8 +8,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from emomon.pipeline import FrameResult
-from fusion import EMOTIC_CATEGORIES, RANDOM_WARNING, VAD_NAMES
+from emomon.pipeline.results import FrameResult
+from fusion import EMOTIC_CATEGORIES, RANDOM_WARNING, VAD_NAMES, PersonResult
 
 PERSON_COLUMNS = ["person", "top emotions", "valence", "arousal", "dominance", "score", "box x1, y1, x2, y2"]
 TRACK_COLUMNS = ["track", "dominant", "mean top emotions", "valence", "arousal", "dominance", "frames",
@@ -20,7 +20,7 @@ EMOTION_PLOT = ("time (s)", "probability", "emotion")
 VAD_PLOT = ("time (s)", "value (1-10)", "dimension")
 
 
-def aligned_persons(result: FrameResult) -> list[dict | None]:
+def aligned_persons(result: FrameResult) -> list[PersonResult | None]:
     """The overlay wants one entry per detection; some detections may have no emotions."""
     return result.aligned()
 
@@ -29,22 +29,22 @@ def top_text(top: list, k: int | None = None) -> str:
     return " · ".join(f"{name} {p:.0%}" for name, p in top[:k])
 
 
-def persons_table(persons: list[dict], numbers: list[int] | None = None) -> pd.DataFrame:
+def persons_table(persons: list[PersonResult], numbers: list[int] | None = None, top_k: int = 3) -> pd.DataFrame:
     """One row per person of a photo (numbered as in the annotated image)."""
     rows = []
     for i, p in enumerate(persons):
-        vad = p["vad"]
-        rows.append([f"#{numbers[i] if numbers else i + 1}", top_text(p["top"]), round(vad["valence"], 2),
-                     round(vad["arousal"], 2), round(vad["dominance"], 2), round(p["score"], 2),
-                     ", ".join(f"{v:.0f}" for v in p["box"])])
+        v, a, d = (round(float(x), 2) for x in p.vad)
+        rows.append([f"#{numbers[i] if numbers else i + 1}", top_text(p.top(top_k)), v, a, d,
+                     round(float(p.score if p.score is not None else 1.0), 2),
+                     ", ".join(f"{v:.0f}" for v in p.box)])
     return pd.DataFrame(rows, columns=PERSON_COLUMNS)
 
 
-def live_table(persons: list[dict]) -> pd.DataFrame:
+def live_table(persons: list[PersonResult], top_k: int = 3) -> pd.DataFrame:
     """The persons in the current webcam frame."""
-    rows = [["—" if p["track_id"] is None else f"#{p['track_id']}", top_text(p["top"]),
-             round(p["vad"]["valence"], 1), round(p["vad"]["arousal"], 1), round(p["vad"]["dominance"], 1)]
-            for p in sorted(persons, key=lambda p: (p["track_id"] is None, p["track_id"] or 0))]
+    rows = [["—" if p.track_id is None else f"#{p.track_id}", top_text(p.top(top_k)),
+             *(round(float(x), 1) for x in p.vad)]
+            for p in sorted(persons, key=lambda p: (p.track_id is None, p.track_id or 0))]
     return pd.DataFrame(rows, columns=LIVE_COLUMNS)
 
 
@@ -74,13 +74,13 @@ class Timeline:
         self.ids: list[int] = []
         self.values: list[np.ndarray] = []   # 26 probabilities + 3 VAD values per person-frame
 
-    def add(self, time_s: float, persons: list[dict]) -> None:
+    def add(self, time_s: float, persons: list[PersonResult]) -> None:
         for p in persons:
-            if p.get("track_id") is None or p.get("emotions") is None:
+            if p.track_id is None:
                 continue
             self.times.append(float(time_s))
-            self.ids.append(int(p["track_id"]))
-            self.values.append(np.fromiter([*p["emotions"].values(), *p["vad"].values()], np.float32))
+            self.ids.append(int(p.track_id))
+            self.values.append(np.concatenate([p.probs, p.vad]).astype(np.float32))
 
     def tracks(self) -> list[tuple[int, int]]:
         """(track id, frames seen), the longest-seen first."""

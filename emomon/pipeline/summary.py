@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fusion import EMOTIC_CATEGORIES, VAD_NAMES
+from fusion import EMOTIC_CATEGORIES, VAD_NAMES, PersonResult
 
 
 @dataclass
@@ -46,13 +46,11 @@ class RunSummary:
         self.persons = 0
         self.untracked = 0
 
-    def add(self, frame: int, time: float, persons: list[dict]) -> None:
+    def add(self, frame: int, time: float, persons: list[PersonResult]) -> None:
         self.frames += 1
         for p in persons:
-            if p.get("emotions") is None:
-                continue
             self.persons += 1
-            tid = p.get("track_id")
+            tid = p.track_id
             if tid is None:
                 self.untracked += 1
                 continue
@@ -61,9 +59,9 @@ class RunSummary:
                 t = self.tracks[tid] = TrackStats(tid, frame, time)
             t.last_frame, t.last_time = frame, time
             t.frames += 1
-            t.prob_sum += np.fromiter(p["emotions"].values(), dtype=np.float64)
-            t.vad_sum += np.fromiter(p["vad"].values(), dtype=np.float64)
-            top1 = p["top"][0][0]
+            t.prob_sum += np.asarray(p.probs, dtype=np.float64)
+            t.vad_sum += np.asarray(p.vad, dtype=np.float64)
+            top1 = p.top1
             t.top1_counts[top1] = t.top1_counts.get(top1, 0) + 1
 
     def to_dict(self, **info) -> dict:

@@ -7,10 +7,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emomon.interrupts import InterruptGuard
-from emomon.outputs import CsvWriter, JsonlWriter, VideoWriter, write_json_atomic
-from emomon.pipeline import EmotionPipeline, FrameResult
-from emomon.summary import RunSummary
+from emomon.kernel import write_json_atomic
+from emomon.pipeline.emotion_pipeline import EmotionPipeline
+from emomon.pipeline.interrupts import InterruptGuard
+from emomon.pipeline.outputs import CsvWriter, JsonlWriter, VideoWriter
+from emomon.pipeline.results import FrameResult
+from emomon.pipeline.summary import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
             if outputs.video:
                 video = VideoWriter(outputs.video, info.fps)
             if (video is not None or show) and overlay is None:
-                from emomon.overlay import EmotionOverlay
+                from emomon.pipeline.overlay import EmotionOverlay
 
                 overlay = EmotionOverlay()
             bar = _progress_bar(info, progress)
@@ -69,7 +71,7 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
                     annotated = None
                     if video is not None or show:
                         t = time.perf_counter()
-                        annotated = overlay.annotate(frame.image, result.detections, result.aligned())
+                        annotated = overlay.annotate(frame.image, result.detections)
                         pipeline.times.add("annotate", time.perf_counter() - t)
                     # Every output gets this frame or none does: Ctrl-C waits for the end of this block.
                     with guard.deferred():

@@ -9,32 +9,21 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from emomon.errors import InputError
+from emomon.kernel import InputError, ensure_parent, output_fps
 from fusion import EMOTIC_CATEGORIES, VAD_NAMES
 
 log = logging.getLogger(__name__)
 
 
-def _prepare(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the folder for '{path}': {exc.strerror}") from None
-    return path
-
-
 class JsonlWriter:
-    """One JSON object per processed frame, flushed as it goes."""
+    """One JSON object per processed frame (`FrameResult.record()`), flushed as it goes."""
 
     def __init__(self, path):
-        self.path = _prepare(path)
+        self.path = ensure_parent(path)
         try:
             self._f = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         except OSError as exc:
@@ -54,10 +43,10 @@ CSV_COLUMNS = (["frame", "time", "track_id", "x1", "y1", "x2", "y2", "score", "t
 
 
 class CsvWriter:
-    """The same content as the JSONL, one row per person per frame."""
+    """The same content as the JSONL (flattened from the same frame record), one row per person per frame."""
 
     def __init__(self, path):
-        self.path = _prepare(path)
+        self.path = ensure_parent(path)
         try:
             self._f = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
@@ -67,8 +56,6 @@ class CsvWriter:
 
     def write(self, record: dict) -> None:
         for p in record["persons"]:
-            if p.get("emotions") is None:
-                continue
             top1, top1_p = p["top"][0]
             self._w.writerow([record["frame"], record["time"], "" if p["track_id"] is None else p["track_id"],
                               *p["box"], p["score"], top1, top1_p, *p["vad"].values(), *p["emotions"].values()])
@@ -83,8 +70,8 @@ class VideoWriter:
     """MP4 (mp4v) at the source's frame rate; opened lazily on the first frame to learn its size."""
 
     def __init__(self, path, fps: float | None):
-        self.path = _prepare(path)
-        self.fps = fps if fps and 1 <= fps <= 240 else 25.0
+        self.path = ensure_parent(path)
+        self.fps = output_fps(fps)
         self._writer = None
         self.frames = 0
 
@@ -106,10 +93,3 @@ class VideoWriter:
             self._writer.release()  # writes the index: the file is playable from here on
             self._writer = None
 
-
-def write_json_atomic(path, data: dict) -> Path:
-    path = _prepare(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-    return path

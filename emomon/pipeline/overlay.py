@@ -7,11 +7,11 @@ panel (or the least of them).
 
 Example:
     >>> import numpy as np, supervision as sv
-    >>> from emomon.overlay import EmotionOverlay, OverlayConfig
+    >>> from emomon.pipeline import EmotionOverlay, OverlayConfig
+    >>> from fusion import PersonResult
     >>> frame = np.zeros((360, 640, 3), np.uint8)
     >>> dets = sv.Detections(xyxy=np.array([[200.0, 100, 300, 350]]), tracker_id=np.array([7]))
-    >>> person = {"track_id": 7, "top": [["Happiness", 0.81], ["Engagement", 0.64], ["Peace", 0.4]],
-    ...           "vad": {"valence": 7.5, "arousal": 4.0, "dominance": 6.0}, "keypoints": None}
+    >>> person = PersonResult(0, dets.xyxy[0], np.linspace(0, 1, 26), np.array([7.5, 4.0, 6.0]), track_id=7)
     >>> out = EmotionOverlay(OverlayConfig(top_k=3)).annotate(frame, dets, [person])
     >>> out.shape, bool(out.any()), bool(frame.any())
     ((360, 640, 3), True, False)
@@ -26,6 +26,9 @@ import cv2
 import numpy as np
 import supervision as sv
 from supervision.key_points.skeletons import SKELETONS_BY_VERTEX_COUNT
+
+from emomon.pipeline.results import EMOTION
+from fusion import VAD_NAMES, PersonResult
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 PANEL_BG = (28, 28, 28)
@@ -67,21 +70,25 @@ class _Style:
 
 
 class EmotionOverlay:
-    """`annotate(frame, detections, persons)` -> a new BGR frame with every person's overlay drawn."""
+    """`annotate(frame, detections)` -> a new BGR frame with every person's overlay drawn."""
 
     def __init__(self, config: OverlayConfig | None = None):
         self.config = config or OverlayConfig()
         self.palette = sv.ColorPalette.DEFAULT
 
     def annotate(self, frame: np.ndarray, detections: sv.Detections,
-                 persons: Sequence[dict | None] | None = None) -> np.ndarray:
-        """Draw on a copy of `frame`; `persons[i]` (a JSONL person dict or None) belongs to detection i."""
+                 persons: Sequence[PersonResult | None] | None = None) -> np.ndarray:
+        """Draw on a copy of `frame`; `persons[i]` (or None) belongs to detection i. By default the persons
+        are the detections' own emotion column (`FrameResult.detections`)."""
         out = frame.copy()
         n = len(detections)
         if n == 0:
             return out
         st = _Style.for_frame(out.shape)
-        persons = list(persons or []) + [None] * max(0, n - len(persons or []))
+        if persons is None:
+            column = detections.data.get(EMOTION) if detections.data else None
+            persons = [] if column is None else list(column)
+        persons = list(persons) + [None] * max(0, n - len(persons))
         ids = [_track_id(detections, persons, i) for i in range(n)]
         colors = np.array([tid if tid is not None else i for i, tid in enumerate(ids)])
         boxes = sv.BoxAnnotator(color=self.palette, thickness=st.box)
@@ -115,11 +122,11 @@ class EmotionOverlay:
         for x, y in pts[ok]:
             cv2.circle(image, (int(x), int(y)), st.joint, bgr, -1, cv2.LINE_AA)
 
-    def _panel(self, image, box, tid, person: dict, color: sv.Color, st: _Style, faces: list, panels: list
-               ) -> None:
+    def _panel(self, image, box, tid, person: PersonResult, color: sv.Color, st: _Style, faces: list,
+               panels: list) -> None:
         """Title row '#id' with the VAD mini bars beside it, then one row per top emotion: name, bar, %."""
-        rows = _top(person, self.config.top_k)
-        vad = person.get("vad") if self.config.show_vad else None
+        rows = person.top(self.config.top_k)
+        vad = dict(zip(VAD_NAMES, map(float, person.vad))) if self.config.show_vad else None
         title = f"#{tid}" if tid is not None else "person"
         name_w = max([cv2.getTextSize(nm, FONT, st.font, st.thick)[0][0] for nm, _ in rows] + [0])
         pct_w = cv2.getTextSize("100%", FONT, st.font, st.thick)[0][0]
@@ -187,25 +194,18 @@ def _track_id(detections: sv.Detections, persons: list, i: int) -> int | None:
         tid = detections.tracker_id[i]
         if tid is not None and int(tid) >= 0:
             return int(tid)
-    tid = persons[i].get("track_id") if persons[i] is not None else None
+    tid = persons[i].track_id if persons[i] is not None else None
     return None if tid is None else int(tid)
 
 
-def _keypoints(detections: sv.Detections, person: dict | None, i: int) -> np.ndarray | None:
+def _keypoints(detections: sv.Detections, person: PersonResult | None, i: int) -> np.ndarray | None:
     """The person's keypoints, else the detector's (so boxes without emotions still get a skeleton)."""
-    kp = person.get("keypoints") if person is not None else None
+    kp = person.keypoints if person is not None else None
     if kp is None:
         data = detections.data.get("keypoints") if detections.data else None
         kp = data[i] if data is not None and i < len(data) else None
     kp = None if kp is None else np.asarray(kp, np.float32)
     return kp if kp is not None and kp.ndim == 2 and kp.shape[0] > 0 and kp.shape[1] >= 2 else None
-
-
-def _top(person: dict, k: int) -> list[tuple[str, float]]:
-    top = person.get("top")
-    if not top and person.get("emotions"):
-        top = sorted(person["emotions"].items(), key=lambda kv: -kv[1])
-    return [(str(n), float(p)) for n, p in (top or [])[:k]]
 
 
 def _head(box) -> tuple[float, float, float, float]:

@@ -1,0 +1,47 @@
+"""The pipeline glue: joins stream, detector and fusion into per-frame results and run outputs.
+
+- `config`: ReuseConfig, PipelineConfig, EmotionModelConfig, MonitorConfig (defaults in one place)
+- `build`: the one construction path for detector, predictor and pipeline
+- `emotion_pipeline`: `EmotionPipeline.process(frame)` -> `FrameResult` (detect, track, reuse, emotions, smooth)
+- `results`: `FrameResult`, each person's typed `fusion.PersonResult` carried in `detections.data["emotion"]`
+- `smoothing`, `summary`, `overlay`, `outputs`, `interrupts`, `runner`: per-track smoothing, the run summary,
+  drawing, the writers, Ctrl-C safety and the loop that drives a source through all of them
+
+Example (random tiny model, the shared detector weights):
+
+    >>> from emomon.pipeline import EmotionModelConfig, MonitorConfig, build_pipeline   # doctest: +SKIP
+    >>> from detector import DetectorConfig                                            # doctest: +SKIP
+    >>> cfg = MonitorConfig(DetectorConfig(weights="../shared/weights/yolo11n-pose.pt"),
+    ...                     EmotionModelConfig("random:two_stream_tiny"))              # doctest: +SKIP
+    >>> result = build_pipeline(cfg).process(0, 0.0, frame)                            # doctest: +SKIP
+    >>> [(p.track_id, p.top1) for p in result.persons]                                 # doctest: +SKIP
+"""
+
+import importlib
+
+# Re-exported lazily (PEP 562): the CLI reads the configs' defaults to build its flags, and `emomon --help` must
+# not pay for torch (which `build` and `emotion_pipeline` import through fusion).
+_EXPORTS = {
+    "emomon.pipeline.build": ("build_detector", "build_pipeline", "build_predictor", "load_model"),
+    "emomon.pipeline.config": ("EmotionModelConfig", "MonitorConfig", "PipelineConfig", "ReuseConfig"),
+    "emomon.pipeline.emotion_pipeline": ("EmotionPipeline", "StageTimes", "box_iou", "thumbnail"),
+    "emomon.pipeline.interrupts": ("InterruptGuard",),
+    "emomon.pipeline.outputs": ("CSV_COLUMNS", "CsvWriter", "JsonlWriter", "VideoWriter"),
+    "emomon.pipeline.overlay": ("EmotionOverlay", "OverlayConfig"),
+    "emomon.pipeline.results": ("EMOTION", "FrameResult", "attach"),
+    "emomon.pipeline.runner": ("OutputPaths", "RunReport", "run_pipeline"),
+    "emomon.pipeline.smoothing": ("SmoothingConfig", "TrackSmoother"),
+    "emomon.pipeline.summary": ("RunSummary", "TrackStats"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name in _MODULE_OF:
+        return getattr(importlib.import_module(_MODULE_OF[name]), name)
+    raise AttributeError(f"module 'emomon.pipeline' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

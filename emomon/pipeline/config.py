@@ -1,0 +1,58 @@
+"""The pipeline's settings, with their defaults in one place (CLI flags and the app read them from here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from detector import DetectorConfig
+from emomon.pipeline.smoothing import SmoothingConfig
+
+
+@dataclass
+class ReuseConfig:
+    """Work reuse between frames. Both `*_every` set to 1 give the every-frame run.
+
+    Defaults measured on street_crossing.mp4 (README, "work reuse"); tests/test_reuse_tolerance.py holds the
+    reused outputs to a stated tolerance of the every-frame run.
+    """
+
+    scene_every: int = 4        # reuse the scene embedding for up to this many frames...
+    scene_change: float = 0.06  # ...unless the grey thumbnail changed more than this (mean abs, 0-1)
+    refresh_every: int = 2      # recompute a tracked person every this many frames...
+    refresh_iou: float = 0.7    # ...or sooner when its box moved (IoU with the last computed box below this)
+
+    def __post_init__(self):
+        if self.scene_every < 1 or self.refresh_every < 1:
+            raise ValueError("scene_every and refresh_every must be >= 1 (1 = every frame)")
+
+    @classmethod
+    def every_frame(cls) -> ReuseConfig:
+        return cls(scene_every=1, refresh_every=1)
+
+
+@dataclass
+class PipelineConfig:
+    reuse: ReuseConfig = field(default_factory=ReuseConfig)
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    top_k: int = 3              # emotions per person in records and overlays
+
+
+@dataclass
+class EmotionModelConfig:
+    """Which emotion model to load and how to run it (the `--emotion-model` family of flags)."""
+
+    emotion_model: str = "zero-shot"   # zero-shot | random[:NAME] | a registered name | a checkpoint file
+    device: str = "cpu"                # also the detector's device
+    seed: int = 0                      # for random weights: same seed, same weights
+    scene_weights: str | None = None   # local CLIP weights (offline machines)
+    body_weights: str | None = None    # local ResNet-18 weights (offline machines)
+    backend: str = "torch"             # torch, torch-fp16, torch-compile, onnxruntime, tensorrt
+
+
+@dataclass
+class MonitorConfig:
+    """Everything `build_pipeline` needs: the detector, the emotion model and the per-frame pipeline."""
+
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    model: EmotionModelConfig = field(default_factory=EmotionModelConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)

@@ -1,0 +1,139 @@
+"""The per-frame pipeline: detect and track, crop, one batched emotion call, smooth per track.
+
+Work reuse (`ReuseConfig`) keeps it fast without changing what users see beyond a stated tolerance:
+- the scene embedding is reused for up to `scene_every` frames, unless the frame changed (mean absolute
+  difference of small grey thumbnails above `scene_change`);
+- a tracked person's emotions are recomputed every `refresh_every` frames, or sooner when their box moved
+  (IoU with the box of the last computation below `refresh_iou`). New tracks are always computed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+import cv2
+import numpy as np
+
+from emomon.pipeline.config import PipelineConfig
+from emomon.pipeline.results import FrameResult, attach
+from emomon.pipeline.smoothing import TrackSmoother
+from fusion import PersonResult, Predictor
+
+log = logging.getLogger(__name__)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    return grey.astype(np.float32) / 255.0
+
+
+class StageTimes:
+    """Seconds per stage per frame, for logs and benchmarks."""
+
+    def __init__(self):
+        self.samples: dict[str, list[float]] = defaultdict(list)
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.samples[stage].append(seconds)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {s: {"mean_ms": 1000 * float(np.mean(v)), "p50_ms": 1000 * float(np.percentile(v, 50)),
+                    "p95_ms": 1000 * float(np.percentile(v, 95)), "count": len(v)}
+                for s, v in self.samples.items() if v}
+
+
+class EmotionPipeline:
+    """detector + predictor + smoothing; `process(frame)` per frame, `reset()` per source."""
+
+    def __init__(self, detector, predictor: Predictor, config: PipelineConfig | None = None):
+        self.detector, self.predictor = detector, predictor
+        self.config = config or PipelineConfig()
+        self.smoother = TrackSmoother(self.config.smoothing)
+        self.tracking = True  # off for unrelated still images: ids (and smoothing) only make sense in video
+        self.times = StageTimes()
+        self.counts = defaultdict(int)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything about the previous source: tracker ids, smoothing, reuse caches."""
+        if hasattr(self.detector, "reset"):
+            self.detector.reset()
+        self.smoother.reset()
+        self._scene = None            # (embedding, thumbnail, frame number)
+        self._tracks: dict[int, tuple[int, PersonResult]] = {}  # id -> (frame number, last computed result)
+        self._n = 0
+
+    def _scene_embedding(self, image: np.ndarray):
+        cfg = self.config.reuse
+        thumb = thumbnail(image) if cfg.scene_every > 1 else None
+        if self._scene is not None and cfg.scene_every > 1:
+            emb, old_thumb, n = self._scene
+            if self._n - n < cfg.scene_every and float(np.abs(thumb - old_thumb).mean()) <= cfg.scene_change:
+                self.counts["scene_reused"] += 1
+                return emb
+        emb = self.predictor.encode_scene([image])[0]
+        self.counts["scene_computed"] += 1
+        self._scene = (emb, thumb, self._n)
+        return emb
+
+    def _needs_update(self, tid: int | None, box: np.ndarray) -> bool:
+        cached = self._tracks.get(tid) if tid is not None else None
+        cfg = self.config.reuse
+        return (cached is None or self._n - cached[0] >= cfg.refresh_every
+                or box_iou(box, cached[1].box) < cfg.refresh_iou)
+
+    def _emotions(self, image: np.ndarray, boxes: np.ndarray, ids: list[int | None]) -> dict[int, PersonResult]:
+        """Raw (unsmoothed) results per detection row: computed where needed, reused from the track elsewhere."""
+        todo = [i for i, (tid, box) in enumerate(zip(ids, boxes)) if self._needs_update(tid, box)]
+        raw: dict[int, PersonResult] = {}
+        if todo:
+            scene = self._scene_embedding(image)
+            for i, person in zip(todo, self.predictor.predict(image, boxes[todo], scene_embedding=scene)):
+                if person is None:
+                    continue
+                raw[i] = person
+                if ids[i] is not None:
+                    self._tracks[ids[i]] = (self._n, person.replace(box=boxes[i]))
+        self.counts["persons_computed"] += len(raw)
+        for i, tid in enumerate(ids):
+            if i not in raw and i not in todo and tid in self._tracks:
+                raw[i] = self._tracks[tid][1]
+                self.counts["persons_reused"] += 1
+        return raw
+
+    def process(self, index: int, time_s: float, image: np.ndarray) -> FrameResult:
+        t0 = time.perf_counter()
+        dets = self.detector.track(image) if self.tracking else self.detector.detect(image)
+        t1 = time.perf_counter()
+        self.times.add("detect_track", t1 - t0)
+        boxes = dets.xyxy.astype(np.float32)
+        ids = dets.tracker_id if dets.tracker_id is not None else [None] * len(dets)
+        ids = [None if t is None or int(t) < 0 else int(t) for t in ids]
+        raw = self._emotions(image, boxes, ids)
+        t2 = time.perf_counter()
+        self.times.add("emotion", t2 - t1)
+        keypoints = dets.data.get("keypoints") if dets.data else None
+        persons: list[PersonResult | None] = [None] * len(dets)
+        for i in sorted(raw):
+            probs, vad = self.smoother.update(ids[i], self._n, raw[i].probs, raw[i].vad)
+            persons[i] = PersonResult(
+                index=i, box=boxes[i], probs=probs, vad=vad, track_id=ids[i],
+                score=float(dets.confidence[i]) if dets.confidence is not None else 1.0,
+                keypoints=keypoints[i] if keypoints is not None and len(keypoints) > i else None)
+        self.smoother.forget_stale(self._n)
+        for tid in [t for t, c in self._tracks.items() if self._n - c[0] > self.smoother.config.max_age]:
+            del self._tracks[tid]
+        self.times.add("smooth", time.perf_counter() - t2)
+        self.counts["frames"] += 1
+        self._n += 1
+        return FrameResult(index, time_s, image, attach(dets, persons), self.config.top_k)
