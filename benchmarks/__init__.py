@@ -1,6 +1,6 @@
 """Throughput and latency benchmarks (GPU and CPU), per stage and end to end, against a naive baseline.
 
-`emomon bench` (see `benchmarks.commands`) runs everything and writes bench.json, bench.md and plots.
+`emomon bench` (see `emomon.commands.bench`) runs everything and writes bench.json, bench.md and plots.
 From Python:
 
     >>> from benchmarks import BenchConfig, run_bench, write_outputs        # doctest: +SKIP
@@ -17,7 +17,7 @@ per-stage timers), `naive` (the baseline), `multistream` (N streams through one 
 
 import importlib
 
-# Re-exported lazily (PEP 562): `emomon --help` imports benchmarks.commands, and must not pay for torch.
+# Re-exported lazily (PEP 562): `emomon --help` must not pay for torch.
 _EXPORTS = {
     "count_flops": "flops", "device_peak": "flops", "emotion_flops": "flops", "nominal_peak": "flops",
     "SCHEMA": "schema", "SCHEMA_VERSION": "schema", "check": "schema", "validate": "schema",

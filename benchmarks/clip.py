@@ -21,7 +21,7 @@ def generate_clip(path: str | Path, frames: int = 96, fps: float = 24.0, size: t
     """Write an MP4 of `frames` frames (width x height `size`), half over each photo, panning across it."""
     import cv2
 
-    from emomon.errors import InputError
+    from emomon.kernel import InputError
 
     images = [cv2.imread(str(p)) for p in _assets()]
     images = [im for im in images if im is not None]

@@ -1,4 +1,4 @@
-"""End-to-end benchmark of the real pipeline on a video: `emomon.runner.run_pipeline` with the product's
+"""End-to-end benchmark of the real pipeline on a video: `emomon.pipeline.run_pipeline` with the product's
 `EmotionPipeline`, background decoding, work reuse and video output, with timers wrapped around its parts.
 
 Stages (each reported per frame as p50/p95/p99 ms and as a share of the wall time):
@@ -71,13 +71,12 @@ def run_optimized(path: str, frames: int, detector, backend, pipeline_config=Non
                   flops: dict | None = None, detector_flops: int | None = None, peak_flops: float | None = None,
                   work_dir: str | Path | None = None) -> dict:
     """The product pipeline on the first `frames` frames of a video, after `warmup_frames` untimed ones."""
-    from emomon.pipeline import EmotionPipeline, StageTimes
-    from emomon.runner import OutputPaths, run_pipeline
+    from emomon.pipeline import EmotionPipeline, OutputPaths, StageTimes, run_pipeline
     from fusion import Predictor
 
     timed = TimedBackend(backend)
     pipeline = EmotionPipeline(detector, Predictor(timed), pipeline_config)
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp, _quiet("emomon.runner"):
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp, _quiet("emomon.pipeline.runner"):
         if warmup_frames:
             source, _, _ = open_video(path, max_frames=warmup_frames)
             with source:

@@ -137,7 +137,7 @@ def parse_backend_spec(spec: str) -> tuple[str, dict]:
     for option in options:
         key, sep, value = option.partition("=")
         if not sep or not key:
-            from emomon.errors import InputError
+            from emomon.kernel import InputError
 
             raise InputError(f"backend option '{option}' in '{spec}' must look like key=value")
         parsed[key] = _value(value)

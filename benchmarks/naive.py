@@ -39,25 +39,16 @@ class _Stopwatch:
         return out
 
 
-def _person_record(probs: np.ndarray, vad: np.ndarray, keypoints, i: int, top_k: int = 3) -> dict:
-    from fusion import EMOTIC_CATEGORIES, VAD_NAMES
-
-    order = np.argsort(-probs, kind="stable")[:top_k]
-    kp = keypoints[i].tolist() if keypoints is not None and len(keypoints) > i else None
-    return {"top": [[EMOTIC_CATEGORIES[j], float(probs[j])] for j in order],
-            "vad": {n: float(v) for n, v in zip(VAD_NAMES, vad)}, "keypoints": kp}
-
-
 def naive_frame(model, device, detector, frame: np.ndarray, watch: _Stopwatch, smoother=None, n: int = 0,
                 max_persons: int | None = None):
-    """One frame the naive way: (detections, per-detection person records, None where a box was unusable).
+    """One frame the naive way: (detections, per-detection `PersonResult`s, None where a box was unusable).
     `max_persons` limits the work (for warm-up only)."""
-    from fusion import crop_persons, preprocess_images
+    from fusion import PersonResult, crop_persons, preprocess_images
 
     dets = watch("detect_track", detector.track, frame)
     keypoints = dets.data.get("keypoints") if getattr(dets, "data", None) else None
     ids = dets.tracker_id if dets.tracker_id is not None else [None] * len(dets)
-    persons: list[dict | None] = []
+    persons: list = []
     for i, box in enumerate(dets.xyxy[:max_persons]):
         def prepare(box=box):
             crops = crop_persons(frame, [box])
@@ -79,10 +70,11 @@ def naive_frame(model, device, detector, frame: np.ndarray, watch: _Stopwatch, s
                 return model.probabilities(out["cat_logits"])[0].cpu().numpy(), out["vad"][0].cpu().numpy()
 
             probs, vad = watch("heads", heads)
+        tid = None if ids[i] is None or int(ids[i]) < 0 else int(ids[i])
         if smoother is not None:
-            tid = None if ids[i] is None or int(ids[i]) < 0 else int(ids[i])
             probs, vad = watch("smoothing", smoother.update, tid, n, probs, vad)
-        persons.append(_person_record(probs, vad, keypoints, i))
+        kp = keypoints[i] if keypoints is not None and len(keypoints) > i else None
+        persons.append(PersonResult(i, box, probs, vad, track_id=tid, keypoints=kp))
     return dets, persons
 
 
@@ -94,9 +86,7 @@ def run_naive(path: str, frames: int, detector, model, device: str, smoothing=No
     (accelerated backends may have converted theirs)."""
     import cv2
 
-    from emomon.outputs import VideoWriter
-    from emomon.overlay import EmotionOverlay
-    from emomon.smoothing import SmoothingConfig, TrackSmoother
+    from emomon.pipeline import EmotionOverlay, SmoothingConfig, TrackSmoother, VideoWriter
 
     model = model.float().to(device).eval()
     overlay = EmotionOverlay()

@@ -19,8 +19,12 @@ from pathlib import Path
 
 from benchmarks.schema import PARTS, SCHEMA, SCHEMA_VERSION, check
 from benchmarks.stats import is_cuda
+from detector.config import DetectorConfig
 
 log = logging.getLogger(__name__)
+
+
+_DETECTOR = DetectorConfig()
 
 
 @dataclass
@@ -47,8 +51,8 @@ class BenchConfig:
     scene_weights: str | None = None
     body_weights: str | None = None
     seed: int = 0
-    detector_weights: str = "yolo11n-pose.pt"
-    imgsz: int = 640
+    detector_weights: str = _DETECTOR.weights
+    imgsz: int = _DETECTOR.imgsz
     max_wait_ms: float = 10.0
     skip: list[str] = field(default_factory=list)
     out: str = "out/bench"
@@ -77,7 +81,7 @@ class BenchConfig:
 def _validate(c: BenchConfig) -> None:
     import torch
 
-    from emomon.errors import InputError
+    from emomon.kernel import InputError
 
     unknown = sorted(set(c.skip) - set(PARTS))
     if unknown:
@@ -174,198 +178,294 @@ def _emotion_frame_ms(run: dict, frames: int) -> float:
 
 def run_bench(config: BenchConfig, command: str | None = None) -> dict:
     """Run the benchmarks; return the report (validated against the schema)."""
-    import torch
+    suite = _Suite(config, command)
+    suite.lap("setup")
+    suite.peak_and_flops()
+    suite.load_detector()
+    suite.model_benchmarks()
+    suite.detector_benchmarks()
+    suite.choose_pipeline_backend()
+    suite.pipeline()
+    suite.multistream()
+    return suite.finish()
 
-    from benchmarks.e2e import prefix_fps, run_optimized
-    from benchmarks.env import environment
-    from benchmarks.flops import detector_flops, device_peak, emotion_flops, peak_for, precision_of
-    from benchmarks.models import Sweep, bench_backends, bench_detector, create_backend_spec
-    from benchmarks.multistream import run_multistream
-    from benchmarks.naive import run_naive
-    from detector import DetectorConfig, PersonDetector
-    from emomon.pipeline import PipelineConfig
-    from fusion import Predictor, describe_model, list_backends, load_emotion_model
 
-    started = time.perf_counter()
-    c = config.resolved()
-    _validate(c)
-    out_dir = Path(c.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    skip, skipped, warnings = set(c.skip), {}, []
-    for part in skip:
-        skipped[part] = "skipped with --skip"
-    env = environment(c.device)
-    if c.device == "cuda":
-        c.device = f"cuda:{torch.cuda.current_device()}"
+def _speedup(opt: dict, naive: dict) -> dict:
+    """The optimized run against the naive one over the same first frames."""
+    from benchmarks.e2e import prefix_fps
 
-    generated = c.source is None
-    if generated:
-        from benchmarks.clip import generate_clip
+    k = min(naive["frames"], opt["frames"])
+    opt_prefix = prefix_fps(opt, k)
+    return {
+        "frames": k,
+        "optimized_fps": opt_prefix,
+        "naive_fps": prefix_fps(naive, k),
+        "end_to_end": opt_prefix / prefix_fps(naive, k) if prefix_fps(naive, k) else None,
+        "optimized_emotion_ms_per_frame": _emotion_frame_ms(opt, k),
+        "naive_emotion_ms_per_frame": _emotion_frame_ms(naive, k),
+        "emotion": (_emotion_frame_ms(naive, k) / _emotion_frame_ms(opt, k)
+                    if _emotion_frame_ms(opt, k) else None),
+        "end_to_end_full_run": opt["fps"] / naive["fps"] if naive["fps"] else None,
+        "note": "end_to_end: frames/s of both runs over the same first frames (the optimized run starts "
+                "cold there); emotion: crop, preprocess, scene, body and heads time per frame on those "
+                "frames; end_to_end_full_run: the optimized run's whole-run frames/s over the naive's (the "
+                "naive loop keeps no state across frames, so its rate does not depend on the run length)",
+    }
 
-        need = max(c.frames, c.stream_frames, c.naive_frames) + c.pipeline_warmup_frames + 2
-        c.source = str(generate_clip(out_dir / "generated_clip.mp4", frames=need))
-        warnings.append("no --source given: benchmarked a clip generated from Ultralytics' bus.jpg and zidane.jpg")
-    src = {"path": str(c.source), "generated": generated, **_source_info(c.source)}
-    if src["frame_count"] and src["frame_count"] < c.frames + c.pipeline_warmup_frames:
-        warnings.append(f"the source has {src['frame_count']} frames, fewer than the {c.frames} asked for")
 
-    model = load_emotion_model(c.emotion_model, device="cpu", seed=c.seed, scene_weights=c.scene_weights,
-                               body_weights=c.body_weights)
-    if getattr(model, "random_weights", False):
-        warnings.append("the emotion model has random weights: speed is that of the real architecture, "
-                        "the emotions are meaningless")
-    report: dict = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "created_utc": env["time_utc"],
-                    "duration_s": 0.0, "command": command or "benchmarks.run_bench",
-                    "config": {}, "environment": env,
-                    "model": {"description": describe_model(model), "name": model.model_name,
-                              "parameters": _parameters(model)},
-                    "source": src, "flops": None, "peak": None,
-                    "model_benchmarks": {"backends": {}, "detector": {}},
-                    "pipeline": None, "multistream": None, "summary": {}, "skipped": skipped, "warnings": warnings,
-                    "part_seconds": {}}
+class _Suite:
+    """One `run_bench` call: the resolved config, what the parts share (model, detector, peak, FLOPs) and the
+    report as it fills. `run_bench` calls one method per part, in order; a part named in --skip stays null
+    in the report (and is listed in `skipped`), `lap` adds each part's seconds to `part_seconds`."""
 
-    parts = report["part_seconds"]
-    last = [started]
+    def __init__(self, config: BenchConfig, command: str | None):
+        import torch
 
-    def lap(part: str) -> None:
-        now = time.perf_counter()
-        parts[part] = parts.get(part, 0.0) + now - last[0]
-        last[0] = now
+        from benchmarks.env import environment
 
-    lap("setup")
+        self.started = time.perf_counter()
+        c = self.c = config.resolved()
+        _validate(c)
+        self.out_dir = Path(c.out)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.skip, self.skipped, self.warnings = set(c.skip), {}, []
+        for part in self.skip:
+            self.skipped[part] = "skipped with --skip"
+        self.env = environment(c.device)
+        if c.device == "cuda":
+            c.device = f"cuda:{torch.cuda.current_device()}"
+        self.src = self._source()
+        self.model = self._emotion_model()
+        self.report = self._empty_report(command)
+        self._last = self.started
+
+    def lap(self, part: str) -> None:
+        parts, now = self.report["part_seconds"], time.perf_counter()
+        parts[part] = parts.get(part, 0.0) + now - self._last
+        self._last = now
+
+    # -- set-up ---------------------------------------------------------------------------------------
+    def _source(self) -> dict:
+        """The input video (generated when no --source is given) and what it holds."""
+        c = self.c
+        generated = c.source is None
+        if generated:
+            from benchmarks.clip import generate_clip
+
+            need = max(c.frames, c.stream_frames, c.naive_frames) + c.pipeline_warmup_frames + 2
+            c.source = str(generate_clip(self.out_dir / "generated_clip.mp4", frames=need))
+            self.warnings.append("no --source given: benchmarked a clip generated from Ultralytics' bus.jpg and "
+                                 "zidane.jpg")
+        src = {"path": str(c.source), "generated": generated, **_source_info(c.source)}
+        if src["frame_count"] and src["frame_count"] < c.frames + c.pipeline_warmup_frames:
+            self.warnings.append(f"the source has {src['frame_count']} frames, fewer than the {c.frames} asked for")
+        return src
+
+    def _emotion_model(self):
+        from emomon.pipeline import EmotionModelConfig, load_model
+
+        c = self.c
+        model = load_model(EmotionModelConfig(c.emotion_model, seed=c.seed, scene_weights=c.scene_weights,
+                                              body_weights=c.body_weights), device="cpu")
+        if model.source.kind == "random":
+            self.warnings.append("the emotion model has random weights: speed is that of the real architecture, "
+                                 "the emotions are meaningless")
+        return model
+
+    def _empty_report(self, command: str | None) -> dict:
+        from fusion import describe_model
+
+        model = self.model
+        return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "created_utc": self.env["time_utc"],
+                "duration_s": 0.0, "command": command or "benchmarks.run_bench",
+                "config": {}, "environment": self.env,
+                "model": {"description": describe_model(model), "name": model.model_name,
+                          "parameters": _parameters(model)},
+                "source": self.src, "flops": None, "peak": None,
+                "model_benchmarks": {"backends": {}, "detector": {}},
+                "pipeline": None, "multistream": None, "summary": {}, "skipped": self.skipped,
+                "warnings": self.warnings, "part_seconds": {}}
+
     # -- the physical limit ---------------------------------------------------------------------------
-    peak = device_peak(c.device, env.get("gpu"), quick=c.quick)
-    report["peak"] = peak
-    flops = None
-    if "flops" not in skip:
-        flops = emotion_flops(model, persons=1)
-    lap("peak_and_flops")
+    def peak_and_flops(self) -> None:
+        from benchmarks.flops import device_peak, emotion_flops
+
+        c = self.c
+        self.peak = device_peak(c.device, self.env.get("gpu"), quick=c.quick)
+        self.report["peak"] = self.peak
+        self.flops = None
+        if "flops" not in self.skip:
+            self.flops = emotion_flops(self.model, persons=1)
+        self.lap("peak_and_flops")
 
     # -- detectors ------------------------------------------------------------------------------------
-    def make_detector(half: bool):
-        return PersonDetector(DetectorConfig(weights=c.detector_weights, imgsz=c.imgsz, device=c.device,
-                                             half=half))
+    def make_detector(self, half: bool):
+        from emomon.pipeline import build_detector
 
-    detector = make_detector(half=is_cuda(c.device))
-    det_flops, det_note = detector_flops(detector, (src["height"], src["width"]))
-    lap("detector_load")
-    if flops is not None:
-        report["flops"] = {
-            "method": "torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add; attention included",
-            "scene_per_frame": flops["scene"], "body_per_person": flops["body"], "heads_per_person": flops["heads"],
-            "detector_per_frame": det_flops, "detector_note": det_note, "per_frame_every_frame": None}
+        c = self.c
+        return build_detector(DetectorConfig(weights=c.detector_weights, imgsz=c.imgsz, device=c.device, half=half))
+
+    def load_detector(self) -> None:
+        from benchmarks.flops import detector_flops
+
+        flops = self.flops
+        self.detector = self.make_detector(half=is_cuda(self.c.device))
+        self.det_flops, det_note = detector_flops(self.detector, (self.src["height"], self.src["width"]))
+        self.lap("detector_load")
+        if flops is not None:
+            self.report["flops"] = {
+                "method": "torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add; attention included",
+                "scene_per_frame": flops["scene"], "body_per_person": flops["body"],
+                "heads_per_person": flops["heads"], "detector_per_frame": self.det_flops,
+                "detector_note": det_note, "per_frame_every_frame": None}
 
     # -- model benchmarks -----------------------------------------------------------------------------
-    sweep = Sweep(c.device, c.warmup, c.repeats, c.max_seconds)
-    registered = list_backends()
-    if c.backends is not None:
-        names, not_run = list(c.backends), {}
-    elif c.quick:
-        names = ["torch"]
-        not_run = {n: "not benchmarked in --quick (name it in --backends to include it)" for n in registered
-                   if n not in names}
-    else:
+    def _backend_names(self) -> tuple[list[str], dict[str, str]]:
+        """The backends to benchmark, and why each registered one left out is."""
+        from fusion import list_backends
+
+        c = self.c
+        registered = list_backends()
+        if c.backends is not None:
+            return list(c.backends), {}
+        if c.quick:
+            names = ["torch"]
+            return names, {n: "not benchmarked in --quick (name it in --backends to include it)" for n in registered
+                           if n not in names}
         slow = [] if is_cuda(c.device) else [n for n in registered if "compile" in n]
-        names = [n for n in registered if n not in slow]
-        not_run = {n: "torch.compile on CPU takes many minutes per shape; name it in --backends to include it"
-                   for n in slow}
-    backend_results: dict = {}
-    if "models" not in skip:
-        backend_results = bench_backends(model, names, c.device, c.batch_sizes, sweep, flops, peak, skipped=not_run)
-    report["model_benchmarks"]["backends"] = backend_results
-    lap("models")
-    frames = _frames(c.source, min(32, max(c.detector_batch_sizes)))  # larger batches cycle through these
-    if "detector" not in skip:
+        return [n for n in registered if n not in slow], {
+            n: "torch.compile on CPU takes many minutes per shape; name it in --backends to include it" for n in slow}
+
+    def model_benchmarks(self) -> None:
+        from benchmarks.models import Sweep, bench_backends
+
+        c = self.c
+        self.sweep = Sweep(c.device, c.warmup, c.repeats, c.max_seconds)
+        self.names, not_run = self._backend_names()
+        self.backend_results: dict = {}
+        if "models" not in self.skip:
+            self.backend_results = bench_backends(self.model, self.names, c.device, c.batch_sizes, self.sweep,
+                                                  self.flops, self.peak, skipped=not_run)
+        self.report["model_benchmarks"]["backends"] = self.backend_results
+        self.lap("models")
+
+    def detector_benchmarks(self) -> None:
+        from benchmarks.models import bench_detector
+
+        c, sweep = self.c, self.sweep
+        if "detector" in self.skip:
+            return
+        frames = _frames(c.source, min(32, max(c.detector_batch_sizes)))  # larger batches cycle through these
         dets = {}
-        precision = "fp16" if detector.config.half else "fp32"
-        dets[f"yolo-{precision}"] = bench_detector(detector, frames, c.detector_batch_sizes, sweep, det_flops,
-                                                   peak, precision)
+        precision = "fp16" if self.detector.config.half else "fp32"
+        dets[f"yolo-{precision}"] = bench_detector(self.detector, frames, c.detector_batch_sizes, sweep,
+                                                   self.det_flops, self.peak, precision)
         if is_cuda(c.device):
-            fp32 = make_detector(half=False)
-            dets["yolo-fp32"] = bench_detector(fp32, frames, c.detector_batch_sizes, sweep, det_flops, peak, "fp32")
+            fp32 = self.make_detector(half=False)
+            dets["yolo-fp32"] = bench_detector(fp32, frames, c.detector_batch_sizes, sweep, self.det_flops,
+                                               self.peak, "fp32")
             del fp32
-        report["model_benchmarks"]["detector"] = dets
-        lap("detector")
+        self.report["model_benchmarks"]["detector"] = dets
+        self.lap("detector")
 
     # -- end to end -----------------------------------------------------------------------------------
-    pipeline_config = PipelineConfig()
-    backend_name, backend_why = _pick_backend(c, backend_results)
-    backend = None
-    summary = report["summary"]
-    if "pipeline" not in skip:
-        backend = create_backend_spec(backend_name, model, c.device)
-        pipe_peak = peak_for(peak, precision_of(backend))
-        opt = run_optimized(c.source, c.frames, detector, backend, pipeline_config, c.pipeline_warmup_frames,
-                            flops, det_flops, pipe_peak, work_dir=out_dir)
-        opt["backend_choice"] = backend_why
-        lap("pipeline")
+    def choose_pipeline_backend(self) -> None:
+        from emomon.pipeline import PipelineConfig
+
+        self.pipeline_config = PipelineConfig()
+        self.backend_name, self.backend_why = _pick_backend(self.c, self.backend_results)
+        self.backend = None
+
+    def pipeline(self) -> None:
+        """The optimized pipeline, then the naive baseline on the same first frames, and their speedup."""
+        from benchmarks.e2e import run_optimized
+        from benchmarks.flops import peak_for, precision_of
+        from benchmarks.models import create_backend_spec
+
+        c, flops = self.c, self.flops
+        if "pipeline" in self.skip:
+            return
+        self.backend = create_backend_spec(self.backend_name, self.model, c.device)
+        pipe_peak = peak_for(self.peak, precision_of(self.backend))
+        opt = run_optimized(c.source, c.frames, self.detector, self.backend, self.pipeline_config,
+                            c.pipeline_warmup_frames, flops, self.det_flops, pipe_peak, work_dir=self.out_dir)
+        opt["backend_choice"] = self.backend_why
+        self.lap("pipeline")
         naive, speedup = None, None
-        if "naive" not in skip:
-            naive_model = copy.deepcopy(model)
-            naive_detector = make_detector(half=False) if is_cuda(c.device) else detector
-            naive = run_naive(c.source, c.naive_frames, naive_detector, naive_model, c.device,
-                              pipeline_config.smoothing, flops=flops, detector_flops=det_flops,
-                              peak_flops=peak_for(peak, "fp32"), work_dir=out_dir,
-                              max_seconds=c.naive_max_seconds)
-            del naive_model, naive_detector
-            _free(c.device)
-            lap("naive")
-            k = min(naive["frames"], opt["frames"])
-            opt_prefix = prefix_fps(opt, k)
-            speedup = {
-                "frames": k,
-                "optimized_fps": opt_prefix,
-                "naive_fps": prefix_fps(naive, k),
-                "end_to_end": opt_prefix / prefix_fps(naive, k) if prefix_fps(naive, k) else None,
-                "optimized_emotion_ms_per_frame": _emotion_frame_ms(opt, k),
-                "naive_emotion_ms_per_frame": _emotion_frame_ms(naive, k),
-                "emotion": (_emotion_frame_ms(naive, k) / _emotion_frame_ms(opt, k)
-                            if _emotion_frame_ms(opt, k) else None),
-                "end_to_end_full_run": opt["fps"] / naive["fps"] if naive["fps"] else None,
-                "note": "end_to_end: frames/s of both runs over the same first frames (the optimized run starts "
-                        "cold there); emotion: crop, preprocess, scene, body and heads time per frame on those "
-                        "frames; end_to_end_full_run: the optimized run's whole-run frames/s over the naive's (the "
-                        "naive loop keeps no state across frames, so its rate does not depend on the run length)",
-            }
-        report["pipeline"] = {"optimized": opt, "naive": naive, "speedup": speedup}
+        if "naive" not in self.skip:
+            naive = self.naive()
+            speedup = _speedup(opt, naive)
+        self.report["pipeline"] = {"optimized": opt, "naive": naive, "speedup": speedup}
         if flops is not None:
             persons = opt["mean_persons_per_frame"]
-            report["flops"]["per_frame_every_frame"] = {
+            self.report["flops"]["per_frame_every_frame"] = {
                 "persons": persons,
-                "total": int((det_flops or 0) + flops["scene"] + persons * (flops["body"] + flops["heads"]))}
-        summary.update(optimized_fps=opt["fps"], optimized_persons_per_s=opt["persons_per_s"],
-                       pipeline_backend=backend_name, pipeline_fraction_of_peak=opt["fraction_of_peak"],
-                       pipeline_peak_flops_per_s=pipe_peak,
-                       decode_hidden_fraction=opt["overlap"]["decode_hidden_fraction"])
+                "total": int((self.det_flops or 0) + flops["scene"] + persons * (flops["body"] + flops["heads"]))}
+        self.report["summary"].update(
+            optimized_fps=opt["fps"], optimized_persons_per_s=opt["persons_per_s"],
+            pipeline_backend=self.backend_name, pipeline_fraction_of_peak=opt["fraction_of_peak"],
+            pipeline_peak_flops_per_s=pipe_peak, decode_hidden_fraction=opt["overlap"]["decode_hidden_fraction"])
         if speedup:
-            summary.update(naive_fps=naive["fps"], speedup_end_to_end=speedup["end_to_end"],
-                           speedup_emotion=speedup["emotion"])
+            self.report["summary"].update(naive_fps=naive["fps"], speedup_end_to_end=speedup["end_to_end"],
+                                          speedup_emotion=speedup["emotion"])
+
+    def naive(self) -> dict:
+        """The naive baseline, on an fp32 copy of the model (and an fp32 detector on CUDA)."""
+        from benchmarks.flops import peak_for
+        from benchmarks.naive import run_naive
+
+        c = self.c
+        naive_model = copy.deepcopy(self.model)
+        naive_detector = self.make_detector(half=False) if is_cuda(c.device) else self.detector
+        naive = run_naive(c.source, c.naive_frames, naive_detector, naive_model, c.device,
+                          self.pipeline_config.smoothing, flops=self.flops, detector_flops=self.det_flops,
+                          peak_flops=peak_for(self.peak, "fp32"), work_dir=self.out_dir,
+                          max_seconds=c.naive_max_seconds)
+        del naive_model, naive_detector
+        _free(c.device)
+        self.lap("naive")
+        return naive
 
     # -- multi-stream ---------------------------------------------------------------------------------
-    if "multistream" not in skip:
-        if backend is None:
-            backend = create_backend_spec(backend_name, model, c.device)
-        ms = run_multistream(c.source, c.streams, c.stream_frames, detector, Predictor(backend), pipeline_config,
-                             src["fps"], c.max_wait_ms / 1000.0, make_detector=lambda: make_detector(is_cuda(c.device)))
-        report["multistream"] = ms
-        lap("multistream")
-        summary.update(multistream_streams=ms["streams"], multistream_aggregate_fps=ms["aggregate_fps"],
-                       realtime_streams_estimate=ms["realtime_streams_estimate"])
-    for name, entry in backend_results.items():
-        if entry.get("status") == "ok":
-            for stream in ("scene", "body"):
-                best = max((p["images_per_s"] for p in entry["streams"][stream] if "images_per_s" in p), default=None)
-                summary[f"{stream}_images_per_s_best_{name}"] = best
-    above = _fractions_above_one(report)
-    if above and peak["basis"] == "measured":
-        warnings.append(f"{len(above)} figure(s) exceed the measured peak (e.g. {above[0]}): other load on the "
-                        "machine depressed the peak measurement; read fractions of peak as approximate")
-    config_dict = asdict(c)
-    config_dict["backends"] = list(names)
-    config_dict["skip"] = sorted(skip)
-    report["config"] = config_dict
-    report["duration_s"] = time.perf_counter() - started
-    return _json_safe(report)
+    def multistream(self) -> None:
+        from benchmarks.models import create_backend_spec
+        from benchmarks.multistream import run_multistream
+        from fusion import Predictor
+
+        c = self.c
+        if "multistream" in self.skip:
+            return
+        if self.backend is None:
+            self.backend = create_backend_spec(self.backend_name, self.model, c.device)
+        ms = run_multistream(c.source, c.streams, c.stream_frames, self.detector, Predictor(self.backend),
+                             self.pipeline_config, self.src["fps"], c.max_wait_ms / 1000.0,
+                             make_detector=lambda: self.make_detector(is_cuda(c.device)))
+        self.report["multistream"] = ms
+        self.lap("multistream")
+        self.report["summary"].update(multistream_streams=ms["streams"], multistream_aggregate_fps=ms["aggregate_fps"],
+                                      realtime_streams_estimate=ms["realtime_streams_estimate"])
+
+    # -- the report -----------------------------------------------------------------------------------
+    def finish(self) -> dict:
+        """Best images/s per backend, a warning for figures above the measured peak, the config, JSON types."""
+        report, summary = self.report, self.report["summary"]
+        for name, entry in self.backend_results.items():
+            if entry.get("status") == "ok":
+                for stream in ("scene", "body"):
+                    best = max((p["images_per_s"] for p in entry["streams"][stream] if "images_per_s" in p),
+                               default=None)
+                    summary[f"{stream}_images_per_s_best_{name}"] = best
+        above = _fractions_above_one(report)
+        if above and self.peak["basis"] == "measured":
+            self.warnings.append(f"{len(above)} figure(s) exceed the measured peak (e.g. {above[0]}): other load "
+                                 "on the machine depressed the peak measurement; read fractions of peak as "
+                                 "approximate")
+        config_dict = asdict(self.c)
+        config_dict["backends"] = list(self.names)
+        config_dict["skip"] = sorted(self.skip)
+        report["config"] = config_dict
+        report["duration_s"] = time.perf_counter() - self.started
+        return _json_safe(report)
 
 
 def _fractions_above_one(node, path: str = "report") -> list[str]:
@@ -400,7 +500,7 @@ def _json_safe(value):
 def write_outputs(report: dict, out_dir: str | Path) -> dict[str, Path]:
     """bench.json (validated), bench.md, throughput.png, stages.png in `out_dir`."""
     from benchmarks.report import plot, to_markdown
-    from emomon.outputs import write_json_atomic
+    from emomon.kernel import write_json_atomic
 
     out_dir = Path(out_dir)
     paths = {"json": write_json_atomic(out_dir / "bench.json", report)}

@@ -122,7 +122,7 @@ def open_video(path: str, max_frames: int | None = None, buffer_size: int = 4):
     Raises emomon's InputError (stream.SourceError) for a missing or undecodable file, and for sources that
     are not video files (a benchmark needs a repeatable input: not a camera or a network stream).
     """
-    from emomon.errors import InputError
+    from emomon.kernel import InputError
     from stream import SourceConfig, SourceKind, VideoSource, detect_kind
     from stream.capture import open_capture
 

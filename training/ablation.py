@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from emomon.errors import InputError
-from fusion.categories import EMOTIC_CATEGORIES, VAD_NAMES
+from emomon.kernel import InputError
+from fusion import EMOTIC_CATEGORIES, VAD_NAMES
 from training.config import VARIANTS, TrainConfig, load_config, resume_mismatches
 
 log = logging.getLogger(__name__)

@@ -37,14 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-from emomon.errors import InputError
-from fusion.categories import EMOTIC_CATEGORIES, NUM_CATEGORIES, VAD_NAMES
+from emomon.kernel import IMAGE_SUFFIXES, InputError, first_line
+from fusion import EMOTIC_CATEGORIES, NUM_CATEGORIES, VAD_NAMES
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 LAYOUTS = ("mat", "tandon_csv", "kaggle_csv")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MIN_BOX = 4  # pixels: a clamped box thinner than this is not a usable crop
 
 
@@ -307,8 +306,7 @@ def _read_mat(path: Path, split: str) -> list[_RawPerson]:
         raise InputError(f"'{path}' is a MATLAB v7.3 file; re-save it with save(..., '-v7') "
                          f"(the official EMOTIC file is v5)") from exc
     except Exception as exc:  # noqa: BLE001 - scipy raises many types for corrupt files
-        raise InputError(f"cannot read '{path}' as a MATLAB file ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:100] if str(exc) else 'corrupt'})") from exc
+        raise InputError(f"cannot read '{path}' as a MATLAB file ({first_line(exc, limit=100)})") from exc
     if split not in mat:
         have = sorted(k for k in mat if not k.startswith("__"))
         raise InputError(f"'{path}' has no '{split}' variable (has {have})")
@@ -463,7 +461,7 @@ class _ImageResolver:
             base = self.root / "emotic" if (self.root / "emotic").is_dir() else self.root
             for dirpath, _, files in os.walk(base):
                 for f in files:
-                    if f.lower().endswith(IMAGE_SUFFIXES):
+                    if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES:
                         # a name seen twice is ambiguous: better skipped than the wrong picture
                         self._by_name[f] = None if f in self._by_name else Path(dirpath) / f
         return self._by_name.get(name)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from emomon.errors import InputError
+from emomon.kernel import InputError, atomic_write
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 VARIANTS = ("clean", "ccim", "clef_lite", "asl", "cb_sampling")
@@ -33,7 +33,7 @@ class TrainConfig:
     task: str = "clean"  # clean | ccim | clef_lite (training/tasks.py)
     data: str | None = None
     out: str | None = None  # run directory; default runs/<variant>-s<seed>
-    # model (fusion.create_model name and ModelConfig overrides; None keeps the model's own default)
+    # model (fusion.create_model name and TwoStreamConfig overrides; None keeps the model's own default)
     model: str = "two_stream_vitb16"
     pretrained: bool = True
     fusion: str | None = None  # concat | attention
@@ -213,12 +213,9 @@ def load_config(config: str | os.PathLike | None = None, overrides: dict | None 
 
 
 def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("# resolved training config (defaults < variant YAML < flags)\n"
-                   + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text("# resolved training config (defaults < variant YAML < flags)\n"
+                       + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def resume_mismatches(saved: dict, cfg: TrainConfig) -> list[str]:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from fusion.preprocess import Preprocess, crop_persons, preprocess_images
+from fusion import Preprocess, crop_persons, preprocess_images
 from training.annotations import MIN_BOX, PersonRecord
 
 log = logging.getLogger(__name__)

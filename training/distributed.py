@@ -37,7 +37,7 @@ def pick_device(pref: str, local_rank: int = 0) -> torch.device:
     if pref == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     if pref.startswith("cuda") and not torch.cuda.is_available():
-        from emomon.errors import InputError
+        from emomon.kernel import InputError
 
         raise InputError(f"device '{pref}' asked for but CUDA is not available; use --device cpu")
     if pref == "cuda":
@@ -90,10 +90,3 @@ def all_reduce_sum(ctx: DistContext, values: list[float]) -> list[float]:
     dist.all_reduce(t)
     return t.cpu().tolist()
 
-
-def broadcast_object(ctx: DistContext, obj):
-    if not ctx.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]

@@ -91,7 +91,7 @@ def evaluate_checkpoint(checkpoint, data, split: str = "test", *, batch_size: in
     `thresholds`: "checkpoint" (those chosen on val at training time, when the checkpoint has them),
     "val" (recomputed on this data set's val split), or "none".
     """
-    from emomon.errors import InputError
+    from emomon.kernel import InputError
     from fusion import load_checkpoint
     from training.annotations import load_split
     from training.distributed import pick_device
@@ -115,7 +115,7 @@ def evaluate_checkpoint(checkpoint, data, split: str = "test", *, batch_size: in
     preds = predict(model, ds, batch_size=batch_size, ctx=ctx, num_workers=num_workers)
     thr = None
     if thresholds == "checkpoint":
-        saved = (getattr(model, "checkpoint_metadata", {}) or {}).get("thresholds")
+        saved = model.source.metadata.get("thresholds")
         thr = np.asarray(saved, dtype=np.float64) if saved is not None else None
     elif thresholds == "val":
         val = ds if split == "val" else dataset_for("val")
@@ -125,5 +125,5 @@ def evaluate_checkpoint(checkpoint, data, split: str = "test", *, batch_size: in
         raise InputError(f"thresholds must be checkpoint, val or none, got '{thresholds}'")
     result = score(ds, preds, thresholds=thr)
     result.extra = {"checkpoint": str(checkpoint), "split": split, "model": model.model_name,
-                    "variant": (getattr(model, "checkpoint_metadata", {}) or {}).get("variant")}
+                    "variant": model.source.metadata.get("variant")}
     return result

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from emomon.kernel import atomic_write
 from training.annotations import PersonRecord
 from training.dataset import ImageOnlyDataset
 
@@ -136,8 +137,6 @@ class FeatureCache:
         self.seconds += time.perf_counter() - t0
         log.info("%s features: computed %d rows in %.1fs", kind, len(keys), time.perf_counter() - t0)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            torch.save({"cache_key": cache_key, "keys": keys, "features": feats}, tmp)
-            os.replace(tmp, path)
+            with atomic_write(path) as tmp:
+                torch.save({"cache_key": cache_key, "keys": keys, "features": feats}, tmp)
         return feats

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fusion.categories import EMOTIC_CATEGORIES, VAD_NAMES
+from fusion import EMOTIC_CATEGORIES, VAD_NAMES
 
 
 def _as2d(x) -> np.ndarray:

@@ -30,8 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emomon.errors import InputError
-from fusion.categories import EMOTIC_CATEGORIES, NUM_CATEGORIES
+from emomon.kernel import InputError
+from fusion import EMOTIC_CATEGORIES, NUM_CATEGORIES
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from emomon.errors import InputError
+from emomon.kernel import InputError
 from training.losses import build_category_loss, build_vad_loss
 
 log = logging.getLogger(__name__)

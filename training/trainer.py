@@ -34,8 +34,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from emomon.errors import InputError
-from emomon.outputs import write_json_atomic
+from emomon.kernel import InputError, atomic_write, write_json_atomic
+from fusion import create_model, save_checkpoint
 from training import distributed as D
 from training.annotations import SplitData, load_split
 from training.config import TrainConfig, resume_mismatches, save_config
@@ -120,22 +120,19 @@ def _mixup(batch: dict, alpha: float, gen: torch.Generator) -> dict:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _write_csv(path: Path, history: list[dict]) -> None:
     if not history:
         return
     cols = list(dict.fromkeys(k for row in history for k in row))
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
         for row in history:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(tmp, path)
 
 
 class _TensorBoard:
@@ -207,232 +204,320 @@ def train(cfg: TrainConfig, *, on_epoch_end=None) -> RunResult:
 
 
 def _train(cfg: TrainConfig, ctx: D.DistContext, on_epoch_end, t_start: float) -> RunResult:
-    from fusion import create_model, save_checkpoint
+    run = _Run(cfg, ctx, t_start)
+    state = run.read_resume_state()
+    run.write_config()
+    run.load_data()
+    run.build_model()
+    run.cache_features()
+    run.restore_or_prepare(state)
+    run.build_loader()
+    run.build_optimisation(state)
+    run.wrap_for_training()
+    run.fit(on_epoch_end)
+    return run.finish()
 
-    run_dir = cfg.run_dir()
-    device = ctx.device
-    use_amp = cfg.amp and device.type == "cuda"
-    workers = _num_workers(cfg, device)
-    state_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+
+def _read_state(state_path: Path) -> dict:
+    try:
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"cannot resume: '{state_path}' is unreadable ({type(exc).__name__})") from exc
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise InputError(f"cannot resume: '{state_path}' is not an emomon training state")
+    return state
+
+
+class _Run:
+    """One run of `train`, section by section; `_train` calls the methods in order, each sets what later
+    ones use (the order is part of the determinism: the seeds and the feature cache come before the task)."""
+
+    def __init__(self, cfg: TrainConfig, ctx: D.DistContext, t_start: float):
+        self.cfg, self.ctx, self.t_start = cfg, ctx, t_start
+        self.run_dir = cfg.run_dir()
+        self.device = ctx.device
+        self.use_amp = cfg.amp and self.device.type == "cuda"
+        self.workers = _num_workers(cfg, self.device)
+        self.state_path, self.best_path = self.run_dir / "last.pt", self.run_dir / "best.pt"
 
     # ---------------------------------------------------------------- resume state, config
-    state = None
-    if cfg.resume and state_path.is_file():
-        try:
-            state = torch.load(state_path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
-            raise InputError(f"cannot resume: '{state_path}' is unreadable ({type(exc).__name__})") from exc
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise InputError(f"cannot resume: '{state_path}' is not an emomon training state")
-        bad = resume_mismatches(state["config"], cfg)
-        if bad:
-            raise InputError(f"cannot resume {run_dir}: config differs in {bad} (use the same flags, or a new "
-                             "--out)")
-        if not best_path.is_file():
-            raise InputError(f"cannot resume: '{best_path}' is missing next to '{state_path}'")
-    elif cfg.resume:
-        log.info("--resume: no %s yet, starting from scratch", state_path)
-    elif state_path.is_file() and ctx.is_main:
-        log.warning("%s holds an earlier run; it is overwritten (pass --resume to continue it)", run_dir)
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
+    def read_resume_state(self) -> dict | None:
+        """`last.pt` when resuming (checked against the config), else None."""
+        cfg, run_dir, state_path, best_path = self.cfg, self.run_dir, self.state_path, self.best_path
+        if cfg.resume and state_path.is_file():
+            state = _read_state(state_path)
+            bad = resume_mismatches(state["config"], cfg)
+            if bad:
+                raise InputError(f"cannot resume {run_dir}: config differs in {bad} (use the same flags, or a new "
+                                 "--out)")
+            if not best_path.is_file():
+                raise InputError(f"cannot resume: '{best_path}' is missing next to '{state_path}'")
+            return state
+        if cfg.resume:
+            log.info("--resume: no %s yet, starting from scratch", state_path)
+        elif state_path.is_file() and self.ctx.is_main:
+            log.warning("%s holds an earlier run; it is overwritten (pass --resume to continue it)", run_dir)
+        return None
+
+    def write_config(self) -> None:
+        if self.ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.cfg, self.run_dir / "config.yaml")
 
     # ---------------------------------------------------------------- data
-    splits = {s: _subset(load_split(cfg.data, s, check_images=cfg.check_images),
-                         cfg.max_train if s == "train" else cfg.max_eval) for s in ("train", "val")}
-    try:
-        splits["test"] = _subset(load_split(cfg.data, "test", check_images=cfg.check_images), cfg.max_eval)
-    except InputError as exc:
-        log.warning("no test evaluation: %s", exc)
-    if ctx.is_main:
-        write_json_atomic(run_dir / "data.json", {"data": str(cfg.data), **{s: d.report.as_dict() for s, d in
-                                                                             splits.items()},
-                                                   "used": {s: len(d) for s, d in splits.items()}})
+    def load_data(self) -> None:
+        """The train/val (and, when present, test) splits, subset as configured; rank 0 writes data.json."""
+        cfg = self.cfg
+        splits = {s: _subset(load_split(cfg.data, s, check_images=cfg.check_images),
+                             cfg.max_train if s == "train" else cfg.max_eval) for s in ("train", "val")}
+        try:
+            splits["test"] = _subset(load_split(cfg.data, "test", check_images=cfg.check_images), cfg.max_eval)
+        except InputError as exc:
+            log.warning("no test evaluation: %s", exc)
+        if self.ctx.is_main:
+            write_json_atomic(self.run_dir / "data.json", {"data": str(cfg.data),
+                                                           **{s: d.report.as_dict() for s, d in splits.items()},
+                                                           "used": {s: len(d) for s, d in splits.items()}})
+        self.splits = splits
 
-    # ---------------------------------------------------------------- model, task
-    task = build_task(cfg)
-    torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, pretrained=cfg.pretrained, **{**cfg.model_options(),
-                                                                   **task.model_overrides()})
-    model.to(device)
-    cache = FeatureCache(cfg.feature_cache, batch_size=cfg.eval_batch_size, device=device,
-                         num_workers=workers, progress=cfg.progress and ctx.is_main) if cfg.feature_cache else None
-    feats: dict[str, dict[str, torch.Tensor]] = {s: {} for s in splits}
-    t_cache = time.perf_counter()
-    if cache is not None:
-        for s, d in splits.items():
-            feats[s]["scene_features"] = _features(
-                cache, ctx, lambda w, d=d: cache.scene_features(model, d.records, write=w))
-            if cfg.cache_body:
-                feats[s]["body_features"] = _features(
-                    cache, ctx, lambda w, d=d: cache.body_features(model, d.records, write=w))
-    cache_seconds = time.perf_counter() - t_cache
+    # ---------------------------------------------------------------- model, task, cached features
+    def build_model(self) -> None:
+        cfg = self.cfg
+        self.task = build_task(cfg)
+        torch.manual_seed(cfg.seed)
+        self.model = create_model(cfg.model, pretrained=cfg.pretrained, **{**cfg.model_options(),
+                                                                            **self.task.model_overrides()})
+        self.model.to(self.device)
 
-    prep_info: dict = {}
-    if state is not None:
-        model.load_state_dict(state["model"])
-        prep_info = state.get("task_state", {})
-    else:
+    def cache_features(self) -> None:
+        """Frozen-tower embeddings per split (with --feature-cache), else none: the towers run per batch."""
+        cfg, ctx, model = self.cfg, self.ctx, self.model
+        cache = FeatureCache(cfg.feature_cache, batch_size=cfg.eval_batch_size, device=self.device,
+                             num_workers=self.workers, progress=cfg.progress and ctx.is_main) \
+            if cfg.feature_cache else None
+        self.feats: dict[str, dict[str, torch.Tensor]] = {s: {} for s in self.splits}
+        t_cache = time.perf_counter()
+        if cache is not None:
+            for s, d in self.splits.items():
+                self.feats[s]["scene_features"] = _features(
+                    cache, ctx, lambda w, d=d: cache.scene_features(model, d.records, write=w))
+                if cfg.cache_body:
+                    self.feats[s]["body_features"] = _features(
+                        cache, ctx, lambda w, d=d: cache.body_features(model, d.records, write=w))
+        self.cache_seconds = time.perf_counter() - t_cache
+
+    def restore_or_prepare(self, state: dict | None) -> None:
+        """Resumed: the saved weights and task state; fresh: the task's preparation (e.g. CCIM's dictionary)."""
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.prep_info = state.get("task_state", {})
+            return
+        cfg, feats = self.cfg, self.feats
+
         def train_scene():
             if "scene_features" in feats["train"]:
                 return feats["train"]["scene_features"]
-            return FeatureCache(None, batch_size=cfg.eval_batch_size, device=device,
-                                num_workers=workers).scene_features(model, splits["train"].records)
+            return FeatureCache(None, batch_size=cfg.eval_batch_size, device=self.device,
+                                num_workers=self.workers).scene_features(self.model, self.splits["train"].records)
 
-        prep_info = task.prepare(model, train_scene, cfg.seed)
+        self.prep_info = self.task.prepare(self.model, train_scene, cfg.seed)
 
-    def dataset(split: str, train_mode: bool) -> EmoticDataset:
-        return EmoticDataset(splits[split].records, model.body_preprocess, model.scene_preprocess,
-                             augment=train_mode and cfg.augment, seed=cfg.seed, **feats[split])
+    def dataset(self, split: str, train_mode: bool) -> EmoticDataset:
+        return EmoticDataset(self.splits[split].records, self.model.body_preprocess, self.model.scene_preprocess,
+                             augment=train_mode and self.cfg.augment, seed=self.cfg.seed, **self.feats[split])
 
-    train_ds, val_ds = dataset("train", True), dataset("val", False)
-    weights = (class_balanced_weights(splits["train"].labels(), cfg.cb_beta)
-               if cfg.sampler == "class_balanced" else None)
-    sampler = EpochSampler(len(train_ds), weights=weights, seed=cfg.seed, rank=ctx.rank,
-                           world_size=ctx.world_size)
-    per_rank_batch = max(1, cfg.batch_size // ctx.world_size)
-    loader = DataLoader(train_ds, batch_size=per_rank_batch, sampler=sampler, num_workers=workers,
-                        drop_last=len(sampler) > per_rank_batch, pin_memory=device.type == "cuda")
-    steps_per_epoch = len(loader)
+    def build_loader(self) -> None:
+        cfg, ctx = self.cfg, self.ctx
+        self.train_ds, self.val_ds = self.dataset("train", True), self.dataset("val", False)
+        weights = (class_balanced_weights(self.splits["train"].labels(), cfg.cb_beta)
+                   if cfg.sampler == "class_balanced" else None)
+        self.sampler = EpochSampler(len(self.train_ds), weights=weights, seed=cfg.seed, rank=ctx.rank,
+                                    world_size=ctx.world_size)
+        per_rank_batch = max(1, cfg.batch_size // ctx.world_size)
+        self.loader = DataLoader(self.train_ds, batch_size=per_rank_batch, sampler=self.sampler,
+                                 num_workers=self.workers, drop_last=len(self.sampler) > per_rank_batch,
+                                 pin_memory=self.device.type == "cuda")
 
-    # ---------------------------------------------------------------- optimisation
-    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
-        cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_ratio))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and not torch.cuda.is_bf16_supported()) \
-        if use_amp else None
-    start_epoch, history, best = 0, [], {"epoch": -1, "map": -1.0}
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start_epoch, history, best = int(state["epoch"]), list(state["history"]), dict(state["best"])
-        log.info("resumed %s after epoch %d (best val mAP %.4f at epoch %d)", run_dir, start_epoch,
-                 best["map"], best["epoch"])
-    net = _TrainForward(model)
-    if ctx.distributed:
-        net = nn.parallel.DistributedDataParallel(
-            net, device_ids=[device.index] if device.type == "cuda" else None)
-    tb = _TensorBoard(run_dir, cfg.tensorboard and ctx.is_main)
-    data_meta = {"path": str(cfg.data), "layout": splits["train"].report.layout,
-                 **{f"{s}_persons": len(d) for s, d in splits.items()},
-                 "skipped": {s: dict(d.report.skipped) for s, d in splits.items()}}
+    # ---------------------------------------------------------------- optimisation, resume
+    def build_optimisation(self, state: dict | None) -> None:
+        """AdamW, the warmup-cosine schedule, the AMP scaler; when resuming, their saved states and history."""
+        cfg, use_amp = self.cfg, self.use_amp
+        steps_per_epoch = len(self.loader)
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg), lr=cfg.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(
+            cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_ratio))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=use_amp and not torch.cuda.is_bf16_supported()) \
+            if use_amp else None
+        self.start_epoch, self.history, self.best = 0, [], {"epoch": -1, "map": -1.0}
+        if state is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler is not None and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            self.start_epoch, self.history, self.best = (int(state["epoch"]), list(state["history"]),
+                                                         dict(state["best"]))
+            log.info("resumed %s after epoch %d (best val mAP %.4f at epoch %d)", self.run_dir, self.start_epoch,
+                     self.best["map"], self.best["epoch"])
 
-    def checkpoint_metadata(epoch: int, val: EvalResult) -> dict:
+    def wrap_for_training(self) -> None:
+        """The (DDP-wrapped) forward, TensorBoard, and the data description every checkpoint carries."""
+        cfg, ctx, device = self.cfg, self.ctx, self.device
+        self.net = _TrainForward(self.model)
+        if ctx.distributed:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.net, device_ids=[device.index] if device.type == "cuda" else None)
+        self.tb = _TensorBoard(self.run_dir, cfg.tensorboard and ctx.is_main)
+        self.data_meta = {"path": str(cfg.data), "layout": self.splits["train"].report.layout,
+                          **{f"{s}_persons": len(d) for s, d in self.splits.items()},
+                          "skipped": {s: dict(d.report.skipped) for s, d in self.splits.items()}}
+
+    def checkpoint_metadata(self, epoch: int, val: EvalResult) -> dict:
+        cfg = self.cfg
         return {"variant": cfg.variant, "seed": cfg.seed, "task": cfg.task, "epoch": epoch,
-                "training_data": data_meta, "metrics": _metrics_meta("val", val),
-                "config": cfg.to_dict(), "simplifies": cfg.simplifies, **prep_info}
+                "training_data": self.data_meta, "metrics": _metrics_meta("val", val),
+                "config": cfg.to_dict(), "simplifies": cfg.simplifies, **self.prep_info}
 
     # ---------------------------------------------------------------- epochs
-    from tqdm import tqdm
+    def fit(self, on_epoch_end) -> None:
+        for epoch in range(self.start_epoch, self.cfg.epochs):
+            totals, train_seconds = self.train_epoch(epoch)
+            t1 = time.perf_counter()
+            val = score(self.val_ds, self.predict(self.val_ds))
+            row = self.epoch_row(epoch, totals, train_seconds, val, t1)
+            self.end_epoch(epoch, row, val, train_seconds)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, row)
+        self.tb.close()
 
-    for epoch in range(start_epoch, cfg.epochs):
+    def train_epoch(self, epoch: int) -> tuple[dict[str, float], float]:
+        """One pass over this rank's share of the data; the loss sums over all ranks, and the seconds taken."""
+        from tqdm import tqdm
+
+        cfg, ctx = self.cfg, self.ctx
         torch.manual_seed(cfg.seed * 1000 + epoch)
-        sampler.set_epoch(epoch)
-        train_ds.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
+        self.train_ds.set_epoch(epoch)
         mix_gen = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
-        net.train()
+        self.net.train()
         t0 = time.perf_counter()
         sums = {"loss": 0.0, "cat_loss": 0.0, "vad_loss": 0.0, "context_loss": 0.0, "n": 0.0}
-        bar = tqdm(loader, desc=f"{cfg.variant} s{cfg.seed} epoch {epoch + 1}/{cfg.epochs}", leave=False,
+        bar = tqdm(self.loader, desc=f"{cfg.variant} s{cfg.seed} epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=True if not (ctx.is_main and cfg.progress) else None)
         for batch in bar:
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            if cfg.mixup_alpha > 0:
-                batch = _mixup(batch, cfg.mixup_alpha, mix_gen)
-            inputs = {k: batch[k] for k in ("body", "scene", "body_feat", "scene_feat") if k in batch}
-            with autocast(device, use_amp):
-                out = net(inputs)
-            losses = task(out, batch)
-            loss = losses["loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}; lower the lr")
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
+            batch, losses = self.train_step(batch, mix_gen, epoch)
             n = float(batch["valid"].sum())
             for k in sums:
                 if k == "n":
                     sums[k] += n
                 elif k in losses:
                     sums[k] += losses[k].item() * n
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(loss=f"{losses['loss'].item():.4f}")
         totals = dict(zip(sums, D.all_reduce_sum(ctx, list(sums.values()))))
-        train_seconds = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        val_preds = predict(model, val_ds, batch_size=cfg.eval_batch_size, ctx=ctx, num_workers=workers,
-                            amp=use_amp)
-        val = score(val_ds, val_preds)
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],  # the heads' (towers: x scale)
-               **{f"train_{k}": totals[k] / max(totals["n"], 1.0) for k in sums if k != "n"
-                  and (k != "context_loss" or cfg.task == "clef_lite")},
-               "val_mAP": val.map, "val_mAP_interp": val.map_interp, "val_vad_mae": val.vad_mae_mean,
-               **{f"val_mae_{n}": float(v) for n, v in zip(("valence", "arousal", "dominance"), val.vad_mae)},
-               "train_seconds": train_seconds, "val_seconds": time.perf_counter() - t1,
-               "train_persons_per_second": totals["n"] / max(train_seconds, 1e-9)}
-        history.append(row)
-        improved = best["epoch"] < 0 or val.map > best["map"]  # the first epoch always gives a best.pt
+        return totals, time.perf_counter() - t0
+
+    def train_step(self, batch: dict, mix_gen: torch.Generator, epoch: int) -> tuple[dict, dict]:
+        """Forward, loss, backward, optimiser and scheduler step on one batch; returns the batch as used."""
+        cfg, device = self.cfg, self.device
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        if cfg.mixup_alpha > 0:
+            batch = _mixup(batch, cfg.mixup_alpha, mix_gen)
+        inputs = {k: batch[k] for k in ("body", "scene", "body_feat", "scene_feat") if k in batch}
+        with autocast(device, self.use_amp):
+            out = self.net(inputs)
+        losses = self.task(out, batch)
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}; lower the lr")
+        scaler, optimizer = self.scaler, self.optimizer
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        return batch, losses
+
+    def predict(self, dataset: EmoticDataset) -> dict[str, np.ndarray]:
+        return predict(self.model, dataset, batch_size=self.cfg.eval_batch_size, ctx=self.ctx,
+                       num_workers=self.workers, amp=self.use_amp)
+
+    def epoch_row(self, epoch: int, totals: dict, train_seconds: float, val: EvalResult, t_val: float) -> dict:
+        """The metrics.csv row of one epoch (`t_val`: when validation started)."""
+        cfg = self.cfg
+        return {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],  # the heads' (towers: x scale)
+                **{f"train_{k}": totals[k] / max(totals["n"], 1.0) for k in totals if k != "n"
+                   and (k != "context_loss" or cfg.task == "clef_lite")},
+                "val_mAP": val.map, "val_mAP_interp": val.map_interp, "val_vad_mae": val.vad_mae_mean,
+                **{f"val_mae_{n}": float(v) for n, v in zip(("valence", "arousal", "dominance"), val.vad_mae)},
+                "train_seconds": train_seconds, "val_seconds": time.perf_counter() - t_val,
+                "train_persons_per_second": totals["n"] / max(train_seconds, 1e-9)}
+
+    def end_epoch(self, epoch: int, row: dict, val: EvalResult, train_seconds: float) -> None:
+        """Select the best epoch by val mAP; rank 0 writes best.pt (when improved), last.pt, metrics.csv."""
+        cfg = self.cfg
+        self.history.append(row)
+        improved = self.best["epoch"] < 0 or val.map > self.best["map"]  # the first epoch always gives a best.pt
         if improved:
-            best = {"epoch": epoch + 1, "map": val.map}
-        if ctx.is_main:
+            self.best = {"epoch": epoch + 1, "map": val.map}
+        if self.ctx.is_main:
             if improved:
-                save_checkpoint(model, best_path, metadata=checkpoint_metadata(epoch + 1, val))
-            _atomic_torch_save({"format": STATE_FORMAT, "epoch": epoch + 1, "model": model.state_dict(),
-                                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                "scaler": scaler.state_dict() if scaler is not None else {},
-                                "history": history, "best": best, "config": cfg.to_dict(),
-                                "task_state": prep_info}, state_path)
-            _write_csv(run_dir / "metrics.csv", history)
-            tb.log(row, epoch + 1)
+                save_checkpoint(self.model, self.best_path, metadata=self.checkpoint_metadata(epoch + 1, val))
+            _atomic_torch_save(self.training_state(epoch + 1), self.state_path)
+            _write_csv(self.run_dir / "metrics.csv", self.history)
+            self.tb.log(row, epoch + 1)
             log.info("%s seed %d epoch %d/%d: loss %.4f, val mAP %.2f (interp %.2f), VAD MAE %.3f, %.1fs%s",
                      cfg.variant, cfg.seed, epoch + 1, cfg.epochs, row["train_loss"], 100 * val.map,
                      100 * val.map_interp, val.vad_mae_mean, train_seconds, " *best*" if improved else "")
-        D.barrier(ctx)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, row)
-    tb.close()
+        D.barrier(self.ctx)
+
+    def training_state(self, epochs_done: int) -> dict:
+        """What last.pt holds: everything `--resume` needs to continue bit-identically."""
+        return {"format": STATE_FORMAT, "epoch": epochs_done, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+                "history": self.history, "best": self.best, "config": self.cfg.to_dict(),
+                "task_state": self.prep_info}
 
     # ---------------------------------------------------------------- best checkpoint: val thresholds, test
-    payload = torch.load(best_path, map_location="cpu", weights_only=True)
-    model.load_state_dict(payload["state_dict"])
-    val_preds = predict(model, val_ds, batch_size=cfg.eval_batch_size, ctx=ctx, num_workers=workers,
-                        amp=use_amp)
-    thresholds = thresholds_from(val_ds, val_preds)
-    val = score(val_ds, val_preds, thresholds)
-    test = None
-    if "test" in splits:
-        test_ds = dataset("test", False)
-        test = score(test_ds, predict(model, test_ds, batch_size=cfg.eval_batch_size, ctx=ctx,
-                                      num_workers=workers, amp=use_amp), thresholds)
-    seconds = time.perf_counter() - t_start
-    if ctx.is_main:
-        meta = {**payload["metadata"], "thresholds": thresholds.tolist()}
+    def finish(self) -> RunResult:
+        payload = torch.load(self.best_path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(payload["state_dict"])
+        val_preds = self.predict(self.val_ds)
+        thresholds = thresholds_from(self.val_ds, val_preds)
+        val = score(self.val_ds, val_preds, thresholds)
+        test = None
+        if "test" in self.splits:
+            test_ds = self.dataset("test", False)
+            test = score(test_ds, self.predict(test_ds), thresholds)
+        seconds = time.perf_counter() - self.t_start
+        if self.ctx.is_main:
+            self.write_results(payload["metadata"], thresholds, val, test, seconds)
+        D.barrier(self.ctx)
+        return RunResult(self.run_dir, self.best_path, self.best["epoch"], val, test, self.history, seconds)
+
+    def write_results(self, metadata: dict, thresholds: np.ndarray, val: EvalResult, test: EvalResult | None,
+                      seconds: float) -> None:
+        """best.pt again with the val thresholds and val/test metrics, and final.json."""
+        cfg, history = self.cfg, self.history
+        meta = {**metadata, "thresholds": thresholds.tolist()}
         meta["metrics"] = {**_metrics_meta("val", val), **(_metrics_meta("test", test) if test else {})}
         meta.pop("saved_at", None)
-        save_checkpoint(model, best_path, metadata=meta)
-        epochs_run = [r for r in history]
-        final = {"variant": cfg.variant, "seed": cfg.seed, "model": cfg.model, "best_epoch": best["epoch"],
+        save_checkpoint(self.model, self.best_path, metadata=meta)
+        final = {"variant": cfg.variant, "seed": cfg.seed, "model": cfg.model, "best_epoch": self.best["epoch"],
                  "val": val.as_dict(), "test": None if test is None else test.as_dict(),
-                 "timing": {"seconds_total": seconds, "feature_cache_seconds": cache_seconds,
-                            "mean_train_epoch_seconds": float(np.mean([r["train_seconds"] for r in epochs_run]))
-                            if epochs_run else None,
-                            "feature_cache": bool(cfg.feature_cache), "device": str(device),
-                            "world_size": ctx.world_size}}
-        write_json_atomic(run_dir / "final.json", final)
+                 "timing": {"seconds_total": seconds, "feature_cache_seconds": self.cache_seconds,
+                            "mean_train_epoch_seconds": float(np.mean([r["train_seconds"] for r in history]))
+                            if history else None,
+                            "feature_cache": bool(cfg.feature_cache), "device": str(self.device),
+                            "world_size": self.ctx.world_size}}
+        write_json_atomic(self.run_dir / "final.json", final)
         log.info("%s seed %d done: best epoch %d, val mAP %.2f, test mAP %s (%.0fs)", cfg.variant, cfg.seed,
-                 best["epoch"], 100 * val.map, "n/a" if test is None else f"{100 * test.map:.2f}", seconds)
-    D.barrier(ctx)
-    return RunResult(run_dir, best_path, best["epoch"], val, test, history, seconds)
+                 self.best["epoch"], 100 * val.map, "n/a" if test is None else f"{100 * test.map:.2f}", seconds)
