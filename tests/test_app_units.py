@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import pytest
 
-from emomon.errors import InputError
-from emomon.summary import RunSummary
+from detector import DetectorConfig
+from emomon.kernel import InputError
+from emomon.pipeline import EmotionModelConfig, MonitorConfig, PipelineConfig, RunSummary, SmoothingConfig
 from emomon.webapp import AppConfig, AppEngine, Settings
 from emomon.webapp.video import H264Writer, process_video
 from emomon.webapp.views import (
@@ -26,7 +27,7 @@ from emomon.webapp.views import (
     track_choices,
     tracks_table,
 )
-from fusion import EMOTIC_CATEGORIES, RANDOM_WARNING, VAD_NAMES
+from fusion import EMOTIC_CATEGORIES, RANDOM_WARNING, VAD_NAMES, PersonResult
 
 TINY = "random:two_stream_tiny"
 
@@ -40,8 +41,9 @@ def engine(tmp_path_factory):
 
     ckpt = tmp_path_factory.mktemp("ckpt") / "best.pt"
     save_checkpoint(create_model("two_stream_tiny", pretrained=False), ckpt, metadata={"metrics": {"test_mAP": 27.5}})
-    return AppEngine(AppConfig(emotion_model=TINY, extra_models=[str(ckpt)],
-                               detector_weights=str(shared_file("weights/yolo11n-pose.pt"))))
+    monitor = MonitorConfig(DetectorConfig(weights=str(shared_file("weights/yolo11n-pose.pt"))),
+                            EmotionModelConfig(TINY))
+    return AppEngine(AppConfig(monitor, extra_models=[str(ckpt)]))
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +59,13 @@ def clip():
 def fake_person(tid, box=(0, 0, 10, 20), top_index=0):
     probs = np.full(len(EMOTIC_CATEGORIES), 0.1)
     probs[top_index] = 0.9
-    return {"track_id": tid, "box": list(box), "score": 0.8,
-            "emotions": dict(zip(EMOTIC_CATEGORIES, probs.tolist())),
-            "top": [[EMOTIC_CATEGORIES[top_index], 0.9], [EMOTIC_CATEGORIES[1], 0.1]],
-            "vad": dict(zip(VAD_NAMES, [6.0, 4.0, 5.0])), "keypoints": None}
+    return PersonResult(0, np.asarray(box, np.float32), probs, np.array([6.0, 4.0, 5.0]), track_id=tid, score=0.8)
 
 
 # -- sessions over shared models -------------------------------------------------------------------------------
 
 def ids_of(pipeline, frames):
-    return [sorted(p["track_id"] for p in pipeline.process(i, i / 24, f).persons) for i, f in enumerate(frames)]
+    return [sorted(p.track_id for p in pipeline.process(i, i / 24, f).persons) for i, f in enumerate(frames)]
 
 
 def test_sessions_keep_their_own_track_ids(engine, clip):
@@ -79,8 +78,8 @@ def test_sessions_keep_their_own_track_ids(engine, clip):
     flipped = [cv2.flip(f, 1) for f in clip]
     got_a, got_b = [], []
     for i, (fa, fb) in enumerate(zip(clip, flipped)):
-        got_a.append(sorted(p["track_id"] for p in a.process(i, i / 24, fa).persons))
-        got_b.append(sorted(p["track_id"] for p in b.process(i, i / 24, fb).persons))
+        got_a.append(sorted(p.track_id for p in a.process(i, i / 24, fa).persons))
+        got_b.append(sorted(p.track_id for p in b.process(i, i / 24, fb).persons))
     assert got_a == reference
     assert min(min(ids) for ids in got_b if ids) == 1
     a.reset()  # a new source for session a: its ids restart, b's tracker is untouched
@@ -96,7 +95,7 @@ def test_session_confidence_does_not_leak(engine, clip):
     n_strict = len(strict.process(0, 0, clip[0]).persons)
     n_loose = len(loose.process(0, 0, clip[0]).persons)
     assert n_loose > n_strict
-    assert engine.detector.config.conf == engine.config.conf  # restored after each call
+    assert engine.detector.config.conf == engine.config.monitor.detector.conf  # restored after each call
 
 
 def test_threads_share_the_engine_safely(engine, clip):
@@ -161,7 +160,8 @@ def test_settings_map_onto_pipeline_config():
     assert cfg.top_k == 4 and cfg.reuse.scene_every == 8 and cfg.reuse.refresh_every == 3
     assert cfg.smoothing.mode == "ema" and cfg.smoothing.alpha == pytest.approx(0.25)
     assert Settings(smoothing=0).pipeline_config(base).smoothing.mode == "none"
-    assert Settings.defaults(AppConfig(smooth_alpha=0.4)).smoothing == pytest.approx(0.6)
+    start = AppConfig(MonitorConfig(pipeline=PipelineConfig(smoothing=SmoothingConfig(alpha=0.4))))
+    assert Settings.defaults(start).smoothing == pytest.approx(0.6)
     with pytest.raises(InputError):
         Settings(scene_every=0).pipeline_config(base)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from emomon.errors import InputError
+from emomon.kernel import InputError
 from fusion import InferenceBackend, Predictor, create_backend, create_model, list_backends
 from fusion.export import OnnxFileError, export_onnx
 
@@ -167,7 +167,7 @@ def test_tensorrt_matches_onnxruntime(precision, group_photo):
 @tensorrt
 def test_tensorrt_second_start_hits_the_engine_cache(monkeypatch):
     create_backend("tensorrt", _tiny(), device="cuda", precision="fp16")
-    monkeypatch.setattr("fusion.trt_build.build_engine", lambda *a, **k: pytest.fail("built again"))
+    monkeypatch.setattr("fusion.export.tensorrt_build.build_engine", lambda *a, **k: pytest.fail("built again"))
     backend = create_backend("tensorrt", _tiny(), device="cuda", precision="fp16")
     assert backend.encode_body(torch.randn(3, 3, 64, 64, device="cuda")).shape == (3, 32)
     with pytest.raises(InputError, match="the profile takes"):
@@ -179,12 +179,12 @@ def test_tensorrt_second_start_hits_the_engine_cache(monkeypatch):
 def test_tensorrt_refuses_engine_from_another_tensorrt(tmp_path):
     import json
 
-    from fusion.trt_engine import read_engine_file, write_engine_file
+    from fusion.export.tensorrt import read_engine_file, write_engine_file
 
     backend = create_backend("tensorrt", _tiny(), device="cuda", precision="fp16")
     header, blob = read_engine_file(backend.runners["body"].path)
     write_engine_file(tmp_path / "body.fp16.engine", {**header, "tensorrt_version": "9.9.9"}, blob)
-    from fusion.trt_runner import TensorRTRunner
+    from fusion.backends.tensorrt_runner import TensorRTRunner
 
     with pytest.raises(InputError, match="TensorRT 9.9.9 and this is TensorRT"):
         TensorRTRunner(tmp_path / "body.fp16.engine", "cuda")

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from emomon.errors import InputError
+from emomon.kernel import InputError
 from fusion import create_backend, create_model
-from fusion.trt_engine import (
+from fusion.export.tensorrt import (
     MAGIC,
     EngineFileError,
     EngineMismatchError,
@@ -19,6 +19,7 @@ from fusion.trt_engine import (
     TensorRTUnavailable,
     build_plan,
     check_compatible,
+    default_profiles,
     engine_cache_key,
     engine_cache_path,
     pack_engine,
@@ -118,6 +119,13 @@ def test_version_and_gpu_mismatch_are_clear(tmp_path):
     with pytest.raises(EngineFileError, match="is fp16, expected int8"):
         check_compatible(header, "10.13.0.35", "NVIDIA H100", "9.0", precision="int8")
 
+
+
+def test_default_profiles_batch_persons_and_frames():
+    profiles = default_profiles(max_batch=4, opt_batch=8, max_scene_batch=2)
+    assert profiles["body"] == profiles["heads"] == Profile(1, 4, 4)  # opt is capped at max
+    assert profiles["scene"] == Profile(1, 1, 2)
+    assert default_profiles()["body"] == Profile(1, 8, 32)
 
 @pytest.mark.parametrize("version, precision, expected", [
     ("10.13.0.35", "fp32", ("fp32", False, False)),

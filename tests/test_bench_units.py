@@ -196,9 +196,9 @@ def test_naive_per_person_inference_gives_the_batched_predictors_emotions(tiny):
     _, persons = naive_frame(tiny, "cpu", FixedDetector(boxes), frame, watch)
     batched = Predictor(tiny).predict(frame, boxes)
     for naive, fast in zip(persons, batched):
-        assert naive["top"][0][0] == fast.top(1)[0][0]
-        np.testing.assert_allclose([p for _, p in naive["top"]], [p for _, p in fast.top(3)], atol=1e-5)
-        np.testing.assert_allclose(list(naive["vad"].values()), fast.vad, atol=1e-4)
+        assert naive.top1 == fast.top1
+        np.testing.assert_allclose([p for _, p in naive.top(3)], [p for _, p in fast.top(3)], atol=1e-5)
+        np.testing.assert_allclose(naive.vad, fast.vad, atol=1e-4)
     assert {"detect_track", "crop_preprocess", "scene", "body", "heads"} <= set(watch.frame)
 
 
@@ -300,7 +300,7 @@ def test_backend_specs_parse_into_name_and_options(spec, expected):
 
 
 def test_a_malformed_backend_spec_is_bad_input():
-    from emomon.errors import InputError
+    from emomon.kernel import InputError
 
     with pytest.raises(InputError, match="key=value"):
         parse_backend_spec("torch:fp16")

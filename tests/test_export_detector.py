@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from emomon.errors import InputError
-from fusion import detector_weights_for_backend, export_detector
+from detector import detector_weights_for_backend, export_detector
+from emomon.kernel import InputError
 
 
 @pytest.fixture(scope="module")

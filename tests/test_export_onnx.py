@@ -27,7 +27,7 @@ from fusion.export import (
     read_onnx_metadata,
     weights_sha256,
 )
-from fusion.preprocess import Preprocess
+from fusion.models.preprocess import Preprocess
 
 MODELS = ("two_stream_tiny", "zero_shot_tiny")
 
@@ -120,7 +120,7 @@ def test_weights_hash_sees_one_changed_weight():
 def test_cache_hit_does_not_export_again(exported, tmp_path_factory, monkeypatch):
     model, files = exported["two_stream_tiny"]
     cache = tmp_path_factory.getbasetemp() / "emomon-cache" / "onnx"
-    monkeypatch.setattr("fusion.export.export_onnx", lambda *a, **k: pytest.fail("exported again"))
+    monkeypatch.setattr("fusion.export.onnx.export_onnx", lambda *a, **k: pytest.fail("exported again"))
     assert ensure_onnx(model, cache_dir=cache) == files
 
 
@@ -129,7 +129,7 @@ def test_cache_converts_cached_fp32_to_int8_without_exporting(exported, tmp_path
 
     model, files = exported["two_stream_tiny"]
     cache = tmp_path_factory.getbasetemp() / "emomon-cache" / "onnx"
-    monkeypatch.setattr("fusion.export.export_onnx", lambda *a, **k: pytest.fail("exported again"))
+    monkeypatch.setattr("fusion.export.onnx.export_onnx", lambda *a, **k: pytest.fail("exported again"))
     got = ensure_onnx(model, cache_dir=cache, graphs=("body",), precision="int8",
                       calibration=[cv2.imread(str(group_photo))])
     assert got == {"body": files["body"].with_name("body.int8.onnx")}
@@ -192,7 +192,7 @@ def _elem_types(proto):
 
 def test_fp16_conversion_keeps_float32_io_and_metadata(exported, tmp_path):
     pytest.importorskip("onnxconverter_common", reason="fp16 ONNX needs onnxconverter-common (or ModelOpt)")
-    from fusion.onnx_precision import to_fp16
+    from fusion.export.precision import to_fp16
 
     model, files = exported["two_stream_tiny"]
     for graph in ("body", "heads"):
@@ -208,7 +208,7 @@ def test_fp16_conversion_keeps_float32_io_and_metadata(exported, tmp_path):
 def test_int8_is_symmetric_qdq_calibrated_on_frames(exported, tmp_path, group_photo):
     import cv2
 
-    from fusion.onnx_precision import to_int8
+    from fusion.export.precision import to_int8
 
     model, files = exported["two_stream_tiny"]
     frame = cv2.imread(str(group_photo))
@@ -230,7 +230,7 @@ def test_int8_is_symmetric_qdq_calibrated_on_frames(exported, tmp_path, group_ph
 
 def test_int8_heads_are_fp16_but_labelled_int8(exported, tmp_path):
     pytest.importorskip("onnxconverter_common", reason="fp16 ONNX needs onnxconverter-common (or ModelOpt)")
-    from fusion.onnx_precision import to_int8
+    from fusion.export.precision import to_int8
 
     path = to_int8(exported["two_stream_tiny"][1]["heads"], tmp_path / "heads.int8.onnx", frames=[])
     meta = read_onnx_metadata(path)

@@ -26,13 +26,30 @@ def test_round_trip_gives_identical_outputs(tmp_path, overrides):
     payload = torch.load(path, weights_only=True)  # loadable without unpickling code
     assert payload["model_name"] == "two_stream_tiny" and len(payload["categories"]) == 26
     loaded = load_checkpoint(path)
-    assert loaded.checkpoint_metadata["metrics"]["val_mAP"] == 12.5
+    assert loaded.source.metadata["metrics"]["val_mAP"] == 12.5
     assert loaded.config == model.config
     a, b = outputs(model), outputs(loaded)
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert not list(tmp_path.glob("*.tmp")), "atomic write leaves no temp file"
 
+
+
+def test_every_model_says_where_its_weights_came_from(tmp_path):
+    from fusion import describe_model, load_emotion_model
+
+    torch.manual_seed(0)
+    model = create_model("two_stream_tiny", pretrained=False)
+    assert (model.source.kind, model.source.name) == ("pretrained", "two_stream_tiny")
+    assert model.source.towers == {"body": "random init", "scene": "random init"}
+    assert create_model("zero_shot_tiny", pretrained=False).source.kind == "zero-shot"
+    random = load_emotion_model("random:two_stream_tiny", seed=3)
+    assert (random.source.kind, random.source.seed, random.source.spec) == ("random", 3, "random:two_stream_tiny")
+    assert describe_model(random) == "two_stream_tiny with RANDOM weights"
+    path = save_checkpoint(model, tmp_path / "m.pt", {"metrics": {"test_mAP": 30.0, "val_mAP": 12.5}})
+    loaded = load_emotion_model(str(path))
+    assert (loaded.source.kind, loaded.source.checkpoint) == ("checkpoint", str(path))
+    assert describe_model(loaded) == f"trained checkpoint {path} (two_stream_tiny, reported mAP 30.00)"
 
 def test_zero_shot_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)

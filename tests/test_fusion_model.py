@@ -99,7 +99,7 @@ def test_attention_fusion_differs_from_concat():
 
 
 def test_unknown_option_is_a_clear_error():
-    from emomon.errors import InputError
+    from emomon.kernel import InputError
 
     with pytest.raises(InputError, match="no option"):
         create_model("two_stream_tiny", pretrained=False, fusoin="concat")
@@ -144,7 +144,7 @@ def test_predictions_match_direct_forward(models):
     np.testing.assert_allclose(np.stack([p.probs for p in people]),
                                torch.sigmoid(out["cat_logits"]).numpy(), atol=1e-5)
     np.testing.assert_allclose(np.stack([p.vad for p in people]), out["vad"].numpy(), atol=1e-4)
-    d = people[0].to_dict()
+    d = people[0].record()
     assert list(d["emotions"]) == list(EMOTIC_CATEGORIES) and len(d["top"]) == 3
     assert set(d["vad"]) == {"valence", "arousal", "dominance"}
 
@@ -181,7 +181,7 @@ def test_predictor_handles_frames_without_persons(models):
 
 
 def test_preprocessing_policies():
-    from fusion.preprocess import CLIP_MEAN, Preprocess, resize_image
+    from fusion.models.preprocess import CLIP_MEAN, Preprocess, resize_image
 
     wide = np.zeros((100, 300, 3), np.uint8)
     wide[:, 100:200] = 255  # a white centre band
@@ -228,7 +228,7 @@ def test_clef_lite_subtracts_context_branch_at_inference():
 
 def test_onnxruntime_fp16_on_cpu_is_refused_before_any_export(tmp_path):
     """ORT's CPU provider crashes the whole process on fp16 graphs: refuse with one line instead."""
-    from emomon.errors import InputError
+    from emomon.kernel import InputError
     from fusion import create_backend
 
     with pytest.raises(InputError, match="fp16 ONNX graphs are for GPUs"):

@@ -35,7 +35,7 @@ def test_real_resnet18_file_with_classifier_loads(tmp_path):
     ref = torchvision.models.resnet18(weights=None)
     path = tmp_path / "resnet18-local.pth"
     torch.save(ref.state_dict(), path)  # an ImageNet-style file, fc included
-    from fusion.towers import build_body_tower
+    from fusion.models.towers import build_body_tower
 
     body, dim = build_body_tower("resnet18", str(path))
     assert dim == 512
@@ -63,7 +63,7 @@ def test_wrong_architecture_file_is_refused(tmp_path):
 
 def test_offline_resnet_download_error_names_file_cache_and_flag(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    from fusion.towers import build_body_tower
+    from fusion.models.towers import build_body_tower
 
     with pytest.raises(WeightsUnavailableError) as err:
         build_body_tower("resnet18", "imagenet")

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from emomon.interrupts import InterruptGuard
+from emomon.pipeline import InterruptGuard
 
 
 def _ctrl_c():

@@ -9,21 +9,18 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from emomon.overlay import EmotionOverlay, OverlayConfig
-from fusion import EMOTIC_CATEGORIES as NAMES
+from emomon.pipeline import EmotionOverlay, OverlayConfig
+from fusion import PersonResult
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
-def fake_person(i: int, box, keypoints, track_id: int | None = None) -> dict:
-    """One JSONL-shaped person entry with made-up, varied emotions and VAD."""
+def fake_person(i: int, box, keypoints, track_id: int | None = None) -> PersonResult:
+    """One person with made-up, varied emotions and VAD."""
     probs = np.random.default_rng(i).random(26) ** 3
-    order = np.argsort(-probs)
-    return {"track_id": track_id, "box": [float(v) for v in box], "score": 0.9,
-            "emotions": dict(zip(NAMES, probs.tolist())),
-            "top": [[NAMES[j], float(probs[j])] for j in order[:3]],
-            "vad": {"valence": 1.0 + 1.7 * i, "arousal": 9.0 - 1.3 * i, "dominance": 5.5},
-            "keypoints": None if keypoints is None else np.asarray(keypoints).tolist()}
+    return PersonResult(i, np.asarray(box, np.float32), probs, np.array([1.0 + 1.7 * i, 9.0 - 1.3 * i, 5.5]),
+                        track_id=track_id, score=0.9,
+                        keypoints=None if keypoints is None else np.asarray(keypoints, np.float32))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +50,7 @@ def test_overlay_draws_every_person_and_keeps_input(scene, size):
     persons = [fake_person(i, b, kp, int(t)) for i, (b, kp, t)
                in enumerate(zip(dets.xyxy, dets.data["keypoints"], dets.tracker_id))]
     persons[2] = None  # a detection without emotions yet: box (and skeleton) only
-    persons[4]["keypoints"] = None  # keypoints then come from the detections
+    persons[4] = persons[4].replace(keypoints=None)  # keypoints then come from the detections
     before = frame.copy()
     overlay = EmotionOverlay(OverlayConfig(top_k=3, show_keypoints=True, show_vad=True))
     out = overlay.annotate(frame, dets, persons)

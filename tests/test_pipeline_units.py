@@ -10,11 +10,21 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from emomon.outputs import CSV_COLUMNS, CsvWriter, JsonlWriter, VideoWriter, write_json_atomic
-from emomon.pipeline import EmotionPipeline, PipelineConfig, ReuseConfig, box_iou
-from emomon.smoothing import SmoothingConfig, TrackSmoother
-from emomon.summary import RunSummary
-from fusion import EMOTIC_CATEGORIES, Predictor, create_model
+from emomon.kernel import write_json_atomic
+from emomon.pipeline import (
+    CSV_COLUMNS,
+    CsvWriter,
+    EmotionPipeline,
+    JsonlWriter,
+    PipelineConfig,
+    ReuseConfig,
+    RunSummary,
+    SmoothingConfig,
+    TrackSmoother,
+    VideoWriter,
+    box_iou,
+)
+from fusion import EMOTIC_CATEGORIES, PersonResult, Predictor, create_model
 
 
 def test_ema_smoothing_damps_flicker_per_track():
@@ -41,10 +51,9 @@ def test_window_smoothing_and_forgetting():
 
 
 def person(tid, top1="Peace", p=0.9, v=(5.0, 6.0, 7.0)):
-    emotions = {n: 0.01 for n in EMOTIC_CATEGORIES}
-    emotions[top1] = p
-    return {"track_id": tid, "box": [1.0, 2.0, 30.0, 60.0], "score": 0.8, "emotions": emotions,
-            "top": [[top1, p]], "vad": dict(zip(("valence", "arousal", "dominance"), v)), "keypoints": None}
+    probs = np.full(len(EMOTIC_CATEGORIES), 0.01)
+    probs[EMOTIC_CATEGORIES.index(top1)] = p
+    return PersonResult(0, np.array([1.0, 2.0, 30.0, 60.0]), probs, np.array(v), track_id=tid, score=0.8)
 
 
 def test_summary_dominant_emotion_and_mean_vad():
@@ -61,7 +70,7 @@ def test_summary_dominant_emotion_and_mean_vad():
 
 
 def test_writers_produce_valid_files(tmp_path):
-    record = {"frame": 3, "time": 0.125, "persons": [person(4)]}
+    record = {"frame": 3, "time": 0.125, "persons": [person(4).record(top_k=1)]}
     j, c = JsonlWriter(tmp_path / "a" / "o.jsonl"), CsvWriter(tmp_path / "o.csv")
     j.write(record)
     c.write(record)
@@ -145,7 +154,8 @@ def test_aligned_persons_follow_detection_order_with_gaps():
     pipe, results = run_scripted(ReuseConfig(scene_every=1, refresh_every=1), frames,
                                  [np.zeros((120, 160, 3), np.uint8)])
     aligned = results[0].aligned()
-    assert [p and p["track_id"] for p in aligned] == [1, None, 3]
+    assert [p and p.track_id for p in aligned] == [1, None, 3]
+    assert [p.index for p in results[0].persons] == [0, 2], "each result names its detection row"
 
 
 def test_ctrl_c_between_two_outputs_of_a_frame_waits_for_the_frame(tmp_path, street_video, monkeypatch):
@@ -153,8 +163,8 @@ def test_ctrl_c_between_two_outputs_of_a_frame_waits_for_the_frame(tmp_path, str
     import os
     import signal
 
-    from emomon.outputs import JsonlWriter as Writer
-    from emomon.runner import OutputPaths, run_pipeline
+    from emomon.pipeline import OutputPaths, run_pipeline
+    from emomon.pipeline.outputs import JsonlWriter as Writer
     from stream import open_source
 
     real_write = Writer.write

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import stream
-from emomon.errors import InputError
+from emomon.kernel import InputError
 from stream import (
     Frame,
     SourceConfig,

@@ -11,7 +11,7 @@ import pytest
 import scipy.io
 import torch
 
-from emomon.errors import InputError
+from emomon.kernel import InputError
 from fusion import EMOTIC_CATEGORIES, Preprocess
 from training.annotations import find_annotations, load_split
 from training.dataset import EmoticDataset

@@ -71,7 +71,7 @@ def test_each_variant_learns_the_planted_relation(variant, synth, feature_cache,
         rows = list(csv.DictReader(fh))
     assert len(rows) == 8 and float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     model = load_checkpoint(run / "best.pt")
-    meta = model.checkpoint_metadata
+    meta = model.source.metadata
     assert meta["variant"] == variant and meta["seed"] == 0 and len(meta["thresholds"]) == 26
     assert meta["metrics"]["test_mAP"] == pytest.approx(100 * after.map)  # percent, as fusion reads it
     assert meta["training_data"]["train_persons"] > 500
@@ -174,6 +174,6 @@ def test_ddp_two_cpu_processes_gloo_torchrun(synth, tmp_path):
     assert final["timing"]["world_size"] == 2
     # metrics gathered across ranks: all 61 val/test persons scored once (not 30/31 per rank, no padding)
     assert final["val"]["n"] == 61 and final["test"]["n"] == 61
-    assert load_checkpoint(out / "best.pt").checkpoint_metadata["variant"] == "clean"
+    assert load_checkpoint(out / "best.pt").source.metadata["variant"] == "clean"
     with open(out / "metrics.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 2

@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from emomon.errors import InputError
+from emomon.kernel import InputError
 from training.config import VARIANTS, load_config, parse_set, read_yaml, resume_mismatches
 from training.losses import AsymmetricLoss, BCELoss, HuberVADLoss
 from training.metrics import (

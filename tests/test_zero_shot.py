@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from fusion import EMOTIC_CATEGORIES, Predictor, ZeroShotCLIP, create_model
-from fusion.categories import CATEGORY_DESCRIPTIONS
-from fusion.zero_shot import _MEMORY_CACHE, category_prompts
+from fusion.models.categories import CATEGORY_DESCRIPTIONS
+from fusion.models.zero_shot import _MEMORY_CACHE, category_prompts
 
 
 def test_every_category_has_a_description_and_prompt_ensemble():
@@ -33,7 +33,7 @@ def test_outputs_in_range_with_random_weights():
 def test_text_embeddings_cached_in_memory_and_on_disk(tmp_path):
     torch.manual_seed(5)
     weights = tmp_path / "clip.pt"
-    from fusion.towers import build_clip
+    from fusion.models.towers import build_clip
 
     torch.save(build_clip("emomon-tiny-vit", None, quick_gelu=False).state_dict(), weights)  # a whole CLIP
     _MEMORY_CACHE.clear()
@@ -55,7 +55,7 @@ def test_text_embeddings_cached_in_memory_and_on_disk(tmp_path):
 
 def test_image_tower_only_file_is_refused_for_zero_shot(tmp_path):
     from fusion import WeightsUnavailableError
-    from fusion.towers import build_clip
+    from fusion.models.towers import build_clip
 
     path = tmp_path / "visual.pt"
     torch.save(build_clip("emomon-tiny-vit", None, quick_gelu=False).visual.state_dict(), path)
