@@ -9,6 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+# The tiny two-stream model trained on the synthetic set (tests/assets/make_test_model.py): its outputs depend
+# on the input, unlike random weights, so tests about outputs (reuse, parity, batching, order) use it.
+TRAINED_MODEL = ROOT / "tests" / "assets" / "trained_tiny.pt"
 
 # Never reach for the network from tests: hub libraries fail fast instead of retrying.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,6 +38,19 @@ def street_video() -> Path:
 @pytest.fixture
 def yolo_weights() -> Path:
     return shared_file("weights/yolo11n-pose.pt")
+
+
+@pytest.fixture
+def trained_model_path() -> Path:
+    return TRAINED_MODEL
+
+
+@pytest.fixture
+def trained_model():
+    """A fresh copy of the trained test model (a backend may convert the weights it is given)."""
+    from fusion import load_checkpoint
+
+    return load_checkpoint(TRAINED_MODEL).eval()
 
 
 @pytest.fixture(autouse=True)
