@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from emomon.kernel import InputError
+from fusion.backends.chunks import run_in_chunks
 from fusion.export.tensorrt import (
     REBUILD,
     EngineFileError,
@@ -80,12 +81,8 @@ class TensorRTRunner:
         return batches.pop()
 
     def __call__(self, **feeds: torch.Tensor) -> dict[str, torch.Tensor]:
-        n = self._check(feeds)
-        if n > self.max_batch:  # larger than the profile: run it in chunks
-            parts = [self._run({k: v[i:i + self.max_batch] for k, v in feeds.items()})
-                     for i in range(0, n, self.max_batch)]
-            return {k: torch.cat([p[k] for p in parts]) for k in self.outputs}
-        return self._run(feeds)
+        self._check(feeds)
+        return run_in_chunks(self._run, feeds, self.max_batch)  # larger than the profile: in chunks
 
     def _run(self, feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         stream = torch.cuda.current_stream(self.device)
