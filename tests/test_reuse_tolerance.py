@@ -1,63 +1,48 @@
-"""Work reuse stays within the stated tolerance of the every-frame run on the real street clip."""
+"""Work reuse stays within its stated tolerance of the every-frame run, on the real street clip with the real
+detector and the trained test model (whose outputs depend on the input, so staleness shows)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import TRAINED_MODEL
 
-# The tolerance the README states for the reuse defaults (scene every 4 frames, persons every 2).
-PROB_TOLERANCE = 0.05
-VAD_TOLERANCE = 0.25
+from detector import DetectorConfig
+from emomon.pipeline import EmotionModelConfig, MonitorConfig, PipelineConfig, ReuseConfig, build_pipeline
+from stream import open_source
+
+FRAMES = 40
+# Measured with the defaults (scene every 4 frames, persons every 2) on these 40 frames: max 0.143, p99 0.070,
+# mean 0.017, VAD max 0.22, same top emotion for 100% of persons. The bounds leave headroom, no more.
+MEAN_TOLERANCE, P99_TOLERANCE, MAX_TOLERANCE, VAD_TOLERANCE, TOP1_AGREEMENT = 0.03, 0.1, 0.2, 0.35, 0.95
+
+
+def run(video, weights, reuse: ReuseConfig):
+    config = MonitorConfig(DetectorConfig(weights=str(weights)), EmotionModelConfig(str(TRAINED_MODEL)),
+                           PipelineConfig(reuse=reuse))
+    pipeline = build_pipeline(config)
+    persons = {}
+    with open_source(str(video), max_frames=FRAMES) as source:
+        for frame in source:
+            result = pipeline.process(frame.index, frame.time, frame.image)
+            persons.update({(frame.index, p.track_id): p for p in result.persons if p.track_id is not None})
+    return persons, dict(pipeline.counts)
 
 
 @pytest.mark.slow
-def test_reuse_defaults_match_every_frame(tmp_path, street_video, yolo_weights):
-    def run(name, *extra):
-        out = tmp_path / f"{name}.jsonl"
-        proc = subprocess.run([sys.executable, "-m", "emomon", "run", "--source", str(street_video), "--max-frames",
-                               "40", "--emotion-model", "random:two_stream_tiny", "--detector-weights",
-                               str(yolo_weights), "--jsonl", str(out), *extra],
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-1500:]
-        return out
-
-    every, reuse = run("every", "--every-frame"), run("reuse")
-    diff = compare_runs(every, reuse)
-    assert diff["matched_persons"] > 100
-    assert diff["prob_max_abs"] <= PROB_TOLERANCE, diff
-    assert diff["vad_max_abs"] <= VAD_TOLERANCE, diff
-    assert diff["top1_agreement"] >= 0.8, diff
-
-
-def load_jsonl(path) -> dict[int, dict[int, dict]]:
-    frames = {}
-    for line in Path(path).read_text().splitlines():
-        record = json.loads(line)
-        frames[record["frame"]] = {p["track_id"]: p for p in record["persons"] if p["track_id"] is not None}
-    return frames
-
-
-def compare_runs(reference, candidate) -> dict:
-    """Max absolute differences of category probabilities and VAD between two JSONL logs of the same source,
-    persons matched by frame and track id, plus top-1 agreement."""
-    a, b = load_jsonl(reference), load_jsonl(candidate)
-    prob_diffs, vad_diffs, top1_same, matched = [], [], 0, 0
-    for frame, persons in a.items():
-        for tid, p in persons.items():
-            q = b.get(frame, {}).get(tid)
-            if q is None:
-                continue
-            matched += 1
-            prob_diffs.append(np.abs(np.fromiter(p["emotions"].values(), float)
-                                     - np.fromiter(q["emotions"].values(), float)))
-            vad_diffs.append(np.abs(np.fromiter(p["vad"].values(), float) - np.fromiter(q["vad"].values(), float)))
-            top1_same += p["top"][0][0] == q["top"][0][0]
-    if not matched:
-        return {"matched_persons": 0}
-    return {"matched_persons": matched, "prob_max_abs": float(np.max(prob_diffs)),
-            "vad_max_abs": float(np.max(vad_diffs)), "top1_agreement": top1_same / matched}
+def test_reuse_defaults_match_every_frame(street_video, yolo_weights):
+    every, every_counts = run(street_video, yolo_weights, ReuseConfig.every_frame())
+    reused, counts = run(street_video, yolo_weights, ReuseConfig())
+    assert every_counts.get("persons_reused", 0) == 0 and every_counts["scene_computed"] == FRAMES
+    assert counts["scene_reused"] >= FRAMES // 4, counts
+    assert counts["persons_reused"] >= 0.4 * (counts["persons_reused"] + counts["persons_computed"]), counts
+    keys = sorted(every.keys() & reused.keys())
+    assert len(keys) >= 0.95 * len(every) and len(keys) > 300, "the same persons are tracked either way"
+    probs = np.array([np.abs(every[k].probs - reused[k].probs).max() for k in keys])
+    vad = np.array([np.abs(every[k].vad - reused[k].vad).max() for k in keys])
+    top1 = np.mean([every[k].top1 == reused[k].top1 for k in keys])
+    stats = {"mean": probs.mean(), "p99": np.percentile(probs, 99), "max": probs.max(), "vad": vad.max(),
+             "top1": top1}
+    assert stats["mean"] <= MEAN_TOLERANCE and stats["p99"] <= P99_TOLERANCE, stats
+    assert stats["max"] <= MAX_TOLERANCE and stats["vad"] <= VAD_TOLERANCE, stats
+    assert top1 >= TOP1_AGREEMENT, stats
