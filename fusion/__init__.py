@@ -18,7 +18,14 @@ Example (random tiny model, runs anywhere):
     (26, True)
 """
 
-from fusion.backends import InferenceBackend, TorchBackend, create_backend, list_backends, register_backend
+from fusion.backends import (
+    InferenceBackend,
+    TorchBackend,
+    check_backend,
+    create_backend,
+    list_backends,
+    register_backend,
+)
 from fusion.export import OnnxFileError, ensure_onnx, export_onnx, read_onnx_metadata, weights_sha256
 from fusion.models import (
     CATEGORY_DESCRIPTIONS,
@@ -57,7 +64,7 @@ __all__ = [
     "CATEGORY_DESCRIPTIONS", "EMOTIC_CATEGORIES", "NUM_CATEGORIES", "VAD_MAX", "VAD_MIN", "VAD_NAMES",
     "CheckpointError", "Crops", "EmotionModel", "InferenceBackend", "ModelSource", "PersonResult",
     "Predictor", "Preprocess", "RANDOM_WARNING", "TorchBackend", "TwoStreamConfig", "TwoStreamModel",
-    "WeightsUnavailableError", "ZeroShotCLIP", "ZeroShotConfig", "create_backend", "create_model",
+    "WeightsUnavailableError", "ZeroShotCLIP", "ZeroShotConfig", "check_backend", "create_backend", "create_model",
     "crop_persons", "describe_model", "list_backends", "list_models", "load_checkpoint",
     "load_emotion_model", "model_entry", "preprocess_images", "read_checkpoint", "register_backend",
     "register_model", "save_checkpoint", "top_emotions",

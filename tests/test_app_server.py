@@ -7,6 +7,7 @@ from pathlib import Path
 
 import av
 import cv2
+import gradio_client
 import numpy as np
 import pytest
 from conftest import shared_file
@@ -14,7 +15,6 @@ from conftest import shared_file
 from fusion import EMOTIC_CATEGORIES
 
 pytest_plugins = ["test_app_support"]  # the session's app process
-gradio_client = pytest.importorskip("gradio_client")
 
 
 @pytest.fixture(scope="module")

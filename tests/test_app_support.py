@@ -103,7 +103,8 @@ def fake_camera_clip(tmp_path_factory) -> Path:
 def playwright_instance():
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         pytest.skip(f"{CHROMIUM} is absent (Debian's chromium package; .ci/system-deps.sh installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+    from playwright import sync_api  # a dev dependency (pyproject)
+
     with sync_api.sync_playwright() as p:
         yield p
 

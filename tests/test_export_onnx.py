@@ -191,7 +191,6 @@ def _elem_types(proto):
 
 
 def test_fp16_conversion_keeps_float32_io_and_metadata(exported, tmp_path):
-    pytest.importorskip("onnxconverter_common", reason="fp16 ONNX needs onnxconverter-common (or ModelOpt)")
     from fusion.export.precision import to_fp16
 
     model, files = exported["two_stream_tiny"]
@@ -229,7 +228,6 @@ def test_int8_is_symmetric_qdq_calibrated_on_frames(exported, tmp_path, group_ph
 
 
 def test_int8_heads_are_fp16_but_labelled_int8(exported, tmp_path):
-    pytest.importorskip("onnxconverter_common", reason="fp16 ONNX needs onnxconverter-common (or ModelOpt)")
     from fusion.export.precision import to_int8
 
     path = to_int8(exported["two_stream_tiny"][1]["heads"], tmp_path / "heads.int8.onnx", frames=[])

@@ -92,10 +92,42 @@ def test_scene_tower_trainable_option():
 
 def test_attention_fusion_differs_from_concat():
     torch.manual_seed(0)
+    concat = create_model("two_stream_tiny", pretrained=False, fusion="concat").eval()
+    torch.manual_seed(0)
     att = create_model("two_stream_tiny", pretrained=False, fusion="attention").eval()
-    assert type(att.fusion).__name__ == "AttentionFusion"
+    assert type(att.fusion).__name__ == "AttentionFusion" and type(concat.fusion).__name__ == "ConcatFusion"
+    # The same towers and heads in both: copy every weight outside the fusion, so only the fusion differs.
+    missing, unexpected = att.load_state_dict(
+        {k: v for k, v in concat.state_dict().items() if not k.startswith("fusion.")}, strict=False)
+    assert missing and all(k.startswith("fusion.") for k in missing) and not unexpected
     body, scene, index = inputs(att, 4)
-    assert att(body, scene, index)["cat_logits"].shape == (4, 26)
+    with torch.no_grad():
+        b, s = att.encode_body(body), att.encode_scene(scene)[index]
+        assert torch.equal(b, concat.encode_body(body)) and torch.equal(s, concat.encode_scene(scene)[index])
+        z_att, z_cat = att.fuse(b, s), concat.fuse(b, s)
+        out_att, out_cat = att(body, scene, index), concat(body, scene, index)
+    assert z_att.shape == z_cat.shape == (4, att.config.hidden_dim)
+    for key in ("cat_logits", "vad"):
+        assert out_att[key].shape == out_cat[key].shape == (4, 26 if key == "cat_logits" else 3)
+    # Attention changes the fused features and the outputs by far more than float noise.
+    assert (z_att - z_cat).abs().mean() > 0.1
+    assert (out_att["cat_logits"] - out_cat["cat_logits"]).abs().max() > 1e-2
+
+    # Each output depends on its own inputs: a new crop for person 0 changes person 0 only ...
+    other_body = body.clone()
+    other_body[0] = torch.randn_like(body[0])
+    # ... and a new frame 1 changes the persons seen in frame 1 (index 1, 3) only, for both fusions.
+    other_scene = scene.clone()
+    other_scene[1] = torch.randn_like(scene[1])
+    for model, out in ((att, out_att), (concat, out_cat)):
+        with torch.no_grad():
+            new_body = model(other_body, scene, index)["cat_logits"]
+            new_scene = model(body, other_scene, index)["cat_logits"]
+        body_change = (new_body - out["cat_logits"]).abs().amax(dim=1)
+        scene_change = (new_scene - out["cat_logits"]).abs().amax(dim=1)
+        assert body_change[0] > 1e-3 and body_change[1:].max() < 1e-5, (type(model.fusion).__name__, body_change)
+        assert scene_change[[1, 3]].min() > 1e-3 and scene_change[[0, 2]].max() < 1e-5, \
+            (type(model.fusion).__name__, scene_change)
 
 
 def test_unknown_option_is_a_clear_error():

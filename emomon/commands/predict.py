@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("image", help="path to an image file")
     p.add_argument("--boxes", nargs="+", type=parse_box, metavar="x1,y1,x2,y2",
                    help="person boxes in pixels (default: detect persons)")
-    add_model_arguments(p)
+    add_model_arguments(p, backend=True)
     add_detector_weights_argument(p, " for person detection when no --boxes are given")
     add_top_k_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -56,7 +56,7 @@ def find_boxes(args, image):
     from emomon.commands.options import detector_config
     from emomon.pipeline import build_detector
 
-    detections = build_detector(detector_config(args)).detect(image)
+    detections = build_detector(detector_config(args), args.backend).detect(image)
     return detections.xyxy.tolist(), detections
 
 

@@ -13,6 +13,7 @@ from detector import DetectorConfig, PersonDetector, detector_weights_for_backen
 from emomon.pipeline.config import EmotionModelConfig, MonitorConfig
 from emomon.pipeline.emotion_pipeline import EmotionPipeline
 from fusion import EmotionModel, Predictor, load_emotion_model
+from fusion.backends import check_backend
 
 
 def build_detector(config: DetectorConfig, backend: str = "torch") -> PersonDetector:
@@ -31,11 +32,13 @@ def load_model(config: EmotionModelConfig, spec: str | None = None, device: str 
 
 def build_predictor(config: EmotionModelConfig, spec: str | None = None) -> Predictor:
     """A `Predictor` for the model named by `spec` (default: the config's) on the config's backend."""
+    check_backend(config.backend)  # a typo fails before minutes of model loading
     return Predictor(load_model(config, spec), device=config.device, backend=config.backend)
 
 
 def build_pipeline(config: MonitorConfig, detector=None, predictor: Predictor | None = None) -> EmotionPipeline:
     """Detector + predictor + per-frame pipeline; pass `detector`/`predictor` to share already loaded ones."""
+    check_backend(config.model.backend)
     detector = detector or build_detector(config.detector, config.model.backend)
     predictor = predictor or build_predictor(config.model)
     return EmotionPipeline(detector, predictor, config.pipeline)

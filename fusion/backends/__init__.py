@@ -52,9 +52,14 @@ def list_backends() -> list[str]:
     return sorted(_BACKENDS)
 
 
-def create_backend(name: str, model: EmotionModel, device: str = "cpu", **options) -> InferenceBackend:
+def check_backend(name: str) -> None:
+    """A one-line input error for a backend name that is not registered (before any model is loaded)."""
     if name not in _BACKENDS:
         raise InputError(f"unknown backend '{name}': choose one of {', '.join(list_backends())}")
+
+
+def create_backend(name: str, model: EmotionModel, device: str = "cpu", **options) -> InferenceBackend:
+    check_backend(name)
     return _BACKENDS[name](model, device=device, **options)
 
 
