@@ -14,7 +14,7 @@ import numpy as np
 import supervision as sv
 
 from detector.config import DetectorConfig
-from detector.tracking import assign_ids, new_tracker, tracker_settings
+from detector.tracking import assign_ids, low_threshold, new_tracker, tracker_settings
 from detector.weights import FLAG, DetectorError, load_yolo
 from emomon.kernel import first_line
 
@@ -38,10 +38,10 @@ class PersonDetector:
         self.has_keypoints = self.model.task == "pose"
         self.skipped = 0  # detections dropped as tiny or degenerate, over the detector's life
 
-    def _kwargs(self) -> dict:
+    def _kwargs(self, conf: float | None = None) -> dict:
         c = self.config
-        kwargs = {"classes": [self.person_class], "conf": c.conf, "iou": c.iou, "imgsz": c.imgsz,
-                  "device": c.device, "max_det": c.max_det, "verbose": False}
+        kwargs = {"classes": [self.person_class], "conf": c.conf if conf is None else conf, "iou": c.iou,
+                  "imgsz": c.imgsz, "device": c.device, "max_det": c.max_det, "verbose": False}
         if c.half and str(c.device).startswith("cuda"):  # newer Ultralytics spells fp16 `quantize=16`
             from ultralytics.cfg import DEFAULT_CFG_DICT
 
@@ -63,14 +63,15 @@ class PersonDetector:
         """Persons in one BGR frame, without tracking (`tracker_id` is None)."""
         return self.detect_batch([frame])[0]
 
-    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[sv.Detections]:
-        """Persons in several frames (e.g. one per stream) with one batched model call, without tracking."""
+    def detect_batch(self, frames: Sequence[np.ndarray], conf: float | None = None) -> list[sv.Detections]:
+        """Persons in several frames (e.g. one per stream) with one batched model call, without tracking;
+        `conf` overrides the configured confidence threshold (the trackers want low-score boxes too)."""
         valid = [i for i, f in enumerate(frames) if f is not None and getattr(f, "size", 0)]
         out = [self._empty() for _ in frames]
         if len(valid) < len(frames):
             log.debug("detector: %d empty frame(s) give no persons", len(frames) - len(valid))
         if valid:
-            results = self.model.predict([frames[i] for i in valid], **self._kwargs())
+            results = self.model.predict([frames[i] for i in valid], **self._kwargs(conf))
             for i, result in zip(valid, results):
                 out[i] = self._filter(self._convert(result))
         return out
@@ -81,19 +82,25 @@ class PersonDetector:
 
     def track_batch(self, frames: Sequence[np.ndarray], sources: Sequence[Hashable] | None = None
                     ) -> list[sv.Detections]:
-        """One frame from each source (default: source i for frames[i]): one model call, one tracker each."""
+        """One frame from each source (default: source i for frames[i]): one model call, one tracker each.
+
+        As with Ultralytics' `model.track`, the tracker sees the low-score boxes too (down to its
+        `track_low_thresh`), so a person it already follows stays tracked through a frame where the detector
+        is less sure; a new person is reported only from a box scoring at least `config.conf`."""
         sources = list(range(len(frames))) if sources is None else list(sources)
         if len(sources) != len(frames):
             raise ValueError(f"track_batch got {len(frames)} frames but {len(sources)} sources")
+        conf = self.config.conf
+        detections = self.detect_batch(frames, low_threshold(self._tracker_settings, conf))
         out = []
-        for frame, source, dets in zip(frames, sources, self.detect_batch(frames)):
+        for frame, source, dets in zip(frames, sources, detections):
             if frame is None or not getattr(frame, "size", 0):
                 dets.tracker_id = np.empty(0, int)
                 out.append(dets)
                 continue
             if source not in self._trackers:
                 self._trackers[source] = new_tracker(self._tracker_settings)
-            out.append(assign_ids(self._trackers[source], dets, frame))
+            out.append(assign_ids(self._trackers[source], dets, frame, conf))
         return out
 
     def reset(self, source: Hashable | None = None) -> None:

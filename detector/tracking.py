@@ -6,6 +6,8 @@ we own: `reset` is explicit, `detect()` calls cannot disturb it, and several sou
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import supervision as sv
 
@@ -35,19 +37,31 @@ def tracker_settings(tracker: str, device: str):
 
 
 def new_tracker(settings):
-    """A fresh tracker: empty state, ids from 1."""
+    """A fresh tracker with its own copy of the settings: empty state, ids from 1."""
     from ultralytics.trackers.track import TRACKER_MAP
 
-    return TRACKER_MAP[settings.tracker_type](args=settings)
+    return TRACKER_MAP[settings.tracker_type](args=copy.copy(settings))
 
 
-def assign_ids(tracker, detections: sv.Detections, frame: np.ndarray) -> sv.Detections:
+def low_threshold(settings, conf: float) -> float:
+    """The detector threshold for tracking: the tracker's second-stage (low-score) threshold, never above `conf`."""
+    return min(float(settings.track_low_thresh), float(conf))
+
+
+def assign_ids(tracker, detections: sv.Detections, frame: np.ndarray, conf: float | None = None) -> sv.Detections:
     """Feed one frame's detections to `tracker`; return the tracked ones, with `tracker_id`, in input order.
 
-    Boxes, scores and keypoints stay the detector's own for this frame (not the Kalman estimate), so crops
-    and skeletons match the image; detections the tracker has not confirmed yet are left out.
+    `conf` (the user's confidence threshold) becomes the tracker's first-stage and new-track threshold, so a
+    person is reported from a box that scores at least `conf` and then followed through lower-scoring boxes,
+    down to the tracker's `track_low_thresh` (ByteTrack's second association). With the default 0.25 this is
+    exactly Ultralytics' `model.track`. Boxes, scores and keypoints stay the detector's own for this frame (not
+    the Kalman estimate), so crops and skeletons match the image; detections the tracker has not confirmed yet
+    are left out.
     """
     from ultralytics.engine.results import Boxes
+
+    if conf is not None:
+        tracker.args.track_high_thresh = tracker.args.new_track_thresh = float(conf)
 
     columns = [detections.xyxy, detections.confidence[:, None], detections.class_id[:, None]]
     tracks = tracker.update(Boxes(np.hstack(columns).astype(np.float32), frame.shape[:2]), frame)
