@@ -11,6 +11,8 @@ class DetectorConfig:
 
     `weights` is an Ultralytics release name (downloaded once into Ultralytics' cache) or a local file;
     exported `.onnx`/`.engine` files go through the same `YOLO(path)` call as `.pt` checkpoints.
+    `.pt` checkpoints load weights-only (an allowlist of model classes, no code can run); `trust_weights`
+    loads a trusted file that needs more with full unpickling (`--trust-detector-weights`).
     """
 
     weights: str = "yolo11n-pose.pt"
@@ -22,3 +24,4 @@ class DetectorConfig:
     tracker: str = "bytetrack.yaml"  # or "botsort.yaml", or a path to a tracker YAML of either kind
     min_box_size: int = 16           # persons thinner or shorter than this (pixels) are skipped
     max_det: int = 100
+    trust_weights: bool = False      # full unpickling of .pt weights (can run code): trusted files only

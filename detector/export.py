@@ -1,6 +1,6 @@
 """The YOLO detector's accelerated path: Ultralytics' own export (ONNX, TensorRT engine).
 
-The detector loads `.onnx` and `.engine` files through `YOLO(path)` like `.pt` weights, so an exported
+The detector loads `.onnx` and `.engine` files through `load_yolo` like `.pt` weights, so an exported
 file is simply passed as `--detector-weights`. `detector_weights_for_backend` maps an emotion backend
 name onto the matching detector format and exports once into the cache (`$EMOMON_CACHE/detector/`).
 
@@ -16,6 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
+from detector.weights import DetectorError, load_yolo
 from emomon.kernel import InputError, cache_dir, quiet_loggers, sha256_file
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,11 @@ def _require_tensorrt() -> None:
 
 def export_detector(weights: str | os.PathLike, format: str = "onnx", out_dir: str | os.PathLike | None = None,
                     half: bool = False, imgsz: int = 640, dynamic: bool = False, batch: int = 1,
-                    device: str | None = None, simplify: bool = False) -> Path:
+                    device: str | None = None, simplify: bool = False, trust: bool = False) -> Path:
     """Export local YOLO `.pt` weights with Ultralytics into `out_dir` (default: the cache, keyed by the
     weights' hash) and return the exported file. `format="engine"` needs TensorRT and a GPU. `simplify`
-    needs onnxslim; it is off by default so the export runs offline without installing anything."""
+    needs onnxslim; it is off by default so the export runs offline without installing anything.
+    The weights load weights-only like every detector checkpoint (`load_yolo`); `trust` unpickles fully."""
     if format not in FORMATS:
         raise InputError(f"unknown detector export format '{format}': choose one of {', '.join(FORMATS)}")
     src = Path(weights).expanduser()
@@ -63,7 +65,6 @@ def export_detector(weights: str | os.PathLike, format: str = "onnx", out_dir: s
     work = out_dir / src.name  # Ultralytics writes next to the weights; ../shared is read-only
     if not work.exists() or work.resolve() != src.resolve():
         shutil.copyfile(src, work)
-    from ultralytics import YOLO
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
     kwargs = {"format": format, "imgsz": imgsz, "dynamic": dynamic, "batch": batch, "simplify": simplify,
@@ -76,7 +77,10 @@ def export_detector(weights: str | os.PathLike, format: str = "onnx", out_dir: s
 
     try:
         with quiet_loggers(LOGGER.name):  # Ultralytics prints a banner and a summary at INFO
-            exported = Path(YOLO(str(work)).export(**kwargs))
+            model = load_yolo(str(work), trust=trust, label=str(src))
+            exported = Path(model.export(**kwargs))
+    except DetectorError:
+        raise
     except Exception as exc:  # noqa: BLE001 - Ultralytics raises many types
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise InputError(f"Ultralytics could not export '{src}' to {format}: {first}") from None
@@ -89,7 +93,7 @@ def export_detector(weights: str | os.PathLike, format: str = "onnx", out_dir: s
 
 
 def detector_weights_for_backend(weights: str | os.PathLike, backend: str, imgsz: int = 640,
-                                 device: str | None = None, half: bool | None = None) -> str:
+                                 device: str | None = None, half: bool | None = None, trust: bool = False) -> str:
     """The detector weights to load for an emotion `backend`: `.pt` weights are exported (once, cached)
     to ONNX for `onnxruntime` and to a TensorRT engine for `tensorrt`; torch backends and weights that are
     already exported (or not a local .pt file) are returned unchanged."""
@@ -99,4 +103,4 @@ def detector_weights_for_backend(weights: str | os.PathLike, backend: str, imgsz
         return str(weights)
     if half is None:
         half = fmt == "engine"
-    return str(export_detector(path, fmt, half=half, imgsz=imgsz, device=device))
+    return str(export_detector(path, fmt, half=half, imgsz=imgsz, device=device, trust=trust))

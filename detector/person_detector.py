@@ -32,7 +32,7 @@ class PersonDetector:
         self.config = config or DetectorConfig()
         self._tracker_settings = tracker_settings(self.config.tracker, self.config.device)  # cheap, so first
         self._trackers: dict[Hashable, object] = {}
-        self.model = load_yolo(self.config.weights)
+        self.model = load_yolo(self.config.weights, trust=self.config.trust_weights)
         self.person_class = 0
         self._warm_up()  # before anything else reads the model: exported files build their backend lazily
         self.has_keypoints = self.model.task == "pose"

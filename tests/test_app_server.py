@@ -100,6 +100,47 @@ def test_bad_inputs_are_readable_errors_and_the_app_keeps_serving(client, tmp_pa
     assert len(rows(table)) == 6
 
 
+def raw_call(server, api: str, data: list) -> tuple[str, dict]:
+    """One request through Gradio's HTTP API without gradio_client (which uploads every file it sends):
+    the SSE event name and its data."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{server.url}gradio_api/call/{api}", json.dumps({"data": data}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        event_id = json.load(r)["event_id"]
+    with urllib.request.urlopen(f"{server.url}gradio_api/call/{api}/{event_id}", timeout=120) as r:
+        lines = r.read().decode().splitlines()
+    event = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("event:"))
+    return event, json.loads(next(line.split(":", 1)[1] for line in lines if line.startswith("data:")))
+
+
+def test_requests_gradio_refuses_are_readable(app_server):
+    """A file path that was never uploaded, or too few inputs: one line saying why, not `{"error": null}`."""
+    settings = [0.25, 3, 0.5, 4, 2, "random"]
+    never_uploaded = {"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}
+    for api, data in (("analyze_video", [never_uploaded, "", 2, 1, *settings]),
+                      ("analyze_image", [never_uploaded, *settings])):
+        event, payload = raw_call(app_server, api, data)
+        assert event == "error" and payload["error"], payload
+        assert payload["error"].startswith("'hostname' was not uploaded to this app")
+        assert "\n" not in payload["error"]
+    event, payload = raw_call(app_server, "analyze_image", [never_uploaded])
+    assert event == "error" and "inputs could not be read" in (payload["error"] or ""), payload
+
+
+def test_status_names_the_upload_not_the_server_folder(client, street_video, tmp_path):
+    from test_app_units import truncated_clip
+
+    clip = truncated_clip(street_video, tmp_path / "cut.mp4")
+    _, files, status, *_ = client.predict(video=gradio_client.handle_file(str(clip)), max_seconds=0,
+                                          api_name="/analyze_video")
+    assert "video 'cut.mp4' ended after" in status, status
+    assert "/gradio/" not in status and "/tmp" not in status
+    summary = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text())
+    assert summary["source"] == "video 'cut.mp4'" and "/gradio/" not in summary["stopped_by"]
+
+
 def test_settings_reach_the_pipeline(client):
     _, table, _ = client.predict(gradio_client.handle_file(str(shared_file("data/group_photo.jpg"))), top_k=5,
                                  conf=0.95, api_name="/analyze_image")

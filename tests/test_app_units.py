@@ -256,6 +256,44 @@ def test_video_job_bad_file_is_one_line(engine, tmp_path, content):
     assert "\n" not in str(err.value) and "bad.mp4" in str(err.value)
 
 
+def truncated_clip(source: Path, path: Path, frames: int = 24) -> Path:
+    """A browser-style MP4 (index first) cut in half: it opens, says `frames` frames, and decodes fewer."""
+    cap = cv2.VideoCapture(str(source))
+    writer = H264Writer(path.with_suffix(".full.mp4"), 24)
+    for _ in range(frames):
+        writer.write(cv2.resize(cap.read()[1], (320, 180)))
+    writer.close()
+    cap.release()
+    data = path.with_suffix(".full.mp4").read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_video_job_names_an_upload_by_its_file_name(engine, street_video, tmp_path):
+    """Status and summary call an upload 'cut.mp4', never by the server folder it is kept in."""
+    folder = tmp_path / "gradio" / "0123abcd"
+    folder.mkdir(parents=True)
+    clip = truncated_clip(street_video, folder / "cut.mp4")
+    run = process_video(engine, str(clip), Settings.defaults(engine.config), tmp_path / "out", label="cut.mp4")
+    assert "'cut.mp4' ended after" in run.stopped_by and str(folder) not in run.stopped_by
+    summary = json.loads(Path(run.summary).read_text())
+    assert summary["source"] == "video 'cut.mp4'" and summary["stopped_by"] == run.stopped_by
+    assert str(folder) not in Path(run.summary).read_text()
+    notes = folder / "notes.mp4"
+    notes.write_text("not a video")
+    with pytest.raises(InputError) as err:
+        process_video(engine, str(notes), Settings.defaults(engine.config), tmp_path / "out2", label="notes.mp4")
+    assert "'notes.mp4'" in str(err.value) and str(folder) not in str(err.value)
+
+
+def test_hide_paths_keeps_only_file_names():
+    from emomon.webapp.views import hide_paths
+
+    text = "cannot open video '/srv/up/ab12/my clip.mp4' or /srv/up/x.mp4; /srv/upload/keep and /etc/hostname"
+    assert hide_paths(text, ["/srv/up/"]) == ("cannot open video 'my clip.mp4' or x.mp4; /srv/upload/keep and "
+                                              "/etc/hostname")
+
+
 # -- command line ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, message", [

@@ -10,7 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from emomon.commands.options import add_model_arguments
+from detector.config import DetectorConfig
+from emomon.commands.options import add_detector_weights_argument, add_model_arguments
 
 log = logging.getLogger("emomon.export")
 
@@ -43,9 +44,9 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="DIR", help="output folder (default exports/MODEL_NAME)")
     p.add_argument("--include-detector", "--detector", action="store_true", dest="include_detector",
                    help="also export the YOLO detector with Ultralytics (ONNX, or an engine for tensorrt)")
-    p.add_argument("--detector-weights", default="yolo11n-pose.pt", metavar="PATH",
-                   help="local YOLO .pt weights for --include-detector")
-    p.add_argument("--imgsz", type=positive, default=640, help="detector input size for --include-detector")
+    add_detector_weights_argument(p, " (a local .pt for --include-detector)")
+    p.add_argument("--imgsz", type=positive, default=DetectorConfig().imgsz,
+                   help="detector input size for --include-detector")
     p.add_argument("--json", action="store_true", help="print a JSON manifest instead of lines")
     p.set_defaults(func=run)
 
@@ -116,7 +117,8 @@ def run(args) -> int:
         fmt = "engine" if args.format == "tensorrt" else "onnx"
         written.append(export_detector(args.detector_weights, fmt, out_dir=out / "detector", imgsz=args.imgsz,
                                        half=fmt == "engine" and precision != "fp32",
-                                       device=device if fmt == "engine" else None))
+                                       device=device if fmt == "engine" else None,
+                                       trust=args.trust_detector_weights))
     manifest = {"model": describe_model(model), "model_name": model.model_name, "format": args.format,
                 "precision": precision, "opset": opset, "out": str(out),
                 "files": [{"path": str(p), "bytes": p.stat().st_size} for p in written]}

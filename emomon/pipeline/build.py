@@ -19,7 +19,8 @@ from fusion.backends import check_backend
 def build_detector(config: DetectorConfig, backend: str = "torch") -> PersonDetector:
     """The person detector; with the TensorRT backend it runs as Ultralytics' own engine export (cached)."""
     if backend == "tensorrt":
-        weights = detector_weights_for_backend(config.weights, "tensorrt", imgsz=config.imgsz, device=config.device)
+        weights = detector_weights_for_backend(config.weights, "tensorrt", imgsz=config.imgsz, device=config.device,
+                                               trust=config.trust_weights)
         config = dataclasses.replace(config, weights=str(weights))
     return PersonDetector(config)
 

@@ -2,7 +2,8 @@
 
 Every handler turns bad input into a readable message in the page (`gr.Error` / `gr.Warning`), never a
 stack trace, and the server keeps serving. Unexpected errors are logged with their traceback on the server
-and shown as one line.
+and shown as one line. Messages name uploads by their file name, never by the server folder holding them;
+requests Gradio refuses before a handler runs (a file that was never uploaded) get one readable line too.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import cv2
 import gradio as gr
 import numpy as np
 import pandas as pd
+from gradio.exceptions import InvalidPathError
 from PIL import Image, ImageOps
 
-from emomon.kernel import InputError
+from emomon.kernel import InputError, first_line
 from emomon.pipeline import EmotionOverlay, OverlayConfig, RunSummary
 from emomon.webapp import views
 from emomon.webapp.config import AppConfig, Settings
@@ -78,6 +80,19 @@ def read_upload(payload) -> np.ndarray:
     return rgb
 
 
+def server_folders() -> list[str]:
+    """Where the server keeps uploads and results (Gradio's upload folder, the temp folder): never shown."""
+    from gradio import utils
+
+    upload = getattr(utils, "get_upload_folder", lambda: "")()
+    return [upload, tempfile.gettempdir()]
+
+
+def public(text: str) -> str:
+    """`text` with server paths cut to their file names (see `views.hide_paths`)."""
+    return views.hide_paths(text, server_folders())
+
+
 def friendly(fn):
     """Handler errors as one readable line in the page; unexpected ones also go to the server log."""
 
@@ -88,12 +103,37 @@ def friendly(fn):
         except gr.Error:
             raise
         except InputError as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(public(str(exc))) from None
         except Exception as exc:  # noqa: BLE001 - the page shows one line; the log keeps the traceback
             log.exception("error in %s", fn.__name__)
-            raise gr.Error(f"Unexpected error: {type(exc).__name__}: {exc} (details in the server log)") from None
+            raise gr.Error(public(f"Unexpected error: {type(exc).__name__}: {exc} (details in the server log)")
+                           ) from None
 
     return wrapper
+
+
+class Blocks(gr.Blocks):
+    """`gr.Blocks` whose refusals of a request, before any handler runs, are one readable line.
+
+    Gradio checks the inputs of every request first (files must have been uploaded to this server, values
+    must fit their components) and answers a failed check with a bare `{"error": null}`; here it says why.
+    """
+
+    async def preprocess_data(self, *args, **kwargs):
+        try:
+            return await super().preprocess_data(*args, **kwargs)
+        except gr.Error:
+            raise
+        except InvalidPathError as exc:
+            log.warning("refused a request: %s", exc)
+            named = re.search(r"Cannot move (.+?) to the gradio cache", str(exc))
+            what = f"'{Path(named.group(1)).name}'" if named else "A file in this request"
+            raise gr.Error(f"{what} was not uploaded to this app: upload the file first (in the page, or with "
+                           "gradio_client.handle_file) and send what the upload returns.") from None
+        except Exception as exc:  # noqa: BLE001 - Gradio raises many types for inputs it cannot read
+            log.warning("could not read a request's inputs", exc_info=True)
+            raise gr.Error(public(f"This request's inputs could not be read ({first_line(exc)}); send the "
+                                  "values the app's API page lists for this endpoint.")) from None
 
 
 def _settings(conf, top_k, smoothing, scene_every, refresh_every, model, engine: AppEngine) -> Settings:
@@ -277,7 +317,7 @@ def build_app(config=None, *, engine: AppEngine | None = None) -> gr.Blocks:
     work_dir = _make_work_dir()
 
     # delete_cache: uploads and results in Gradio's cache older than 3 h are removed every 30 min.
-    with gr.Blocks(title="emomon: emotion monitor", analytics_enabled=False, delete_cache=(1800, 3 * 3600)) as demo:
+    with Blocks(title="emomon: emotion monitor", analytics_enabled=False, delete_cache=(1800, 3 * 3600)) as demo:
         banner = _build_header(engine)
         with gr.Row(equal_height=False):
             controls = _build_settings(engine)
@@ -501,20 +541,18 @@ def _video_handler(engine: AppEngine, work_dir: Path):
             progress((done, total) if total else None, desc=f"frame {done}{f'/{total}' if total else ''}"
                      f" · {text}", unit="frames")
 
-        try:
-            run = process_video(engine, spec, settings, out_dir, max_seconds=float(max_seconds or 0),
-                                stride=int(stride or 1), progress=report, cancel=cancel,
-                                name=_safe_name(str(spec)))
-        except InputError as exc:  # name the upload as the user knows it, not by its cache path
-            raise gr.Error(str(exc).replace(str(spec), Path(spec).name) if not server_path else str(exc)) from None
+        # An upload is named by its file name, as the user knows it, never by the folder Gradio keeps it in.
+        run = process_video(engine, spec, settings, out_dir, max_seconds=float(max_seconds or 0),
+                            stride=int(stride or 1), progress=report, cancel=cancel, name=_safe_name(str(spec)),
+                            label=None if server_path else Path(spec).name)
         if not run.frames:
             raise gr.Error("The video has no frames that could be decoded.")
         choices = views.track_choices(run.timeline, run.summary_data)
         first = choices[0][1] if choices else None
         emo, vad = run.timeline.frames(first, max(3, settings.top_k))
         n_tracks = len(run.summary_data.get("tracks", []))
-        status = (f"Processed **{run.frames} frames** in {run.seconds:.1f} s ({run.fps:.1f} frames/s): "
-                  f"**{n_tracks} tracks**, {run.persons} person detections; {run.stopped_by}.")
+        status = public(f"Processed **{run.frames} frames** in {run.seconds:.1f} s ({run.fps:.1f} frames/s): "
+                        f"**{n_tracks} tracks**, {run.persons} person detections; {run.stopped_by}.")
         if not run.persons:
             gr.Warning("No person found in the processed part of the video.")
         return (run.video, [run.jsonl, run.csv, run.summary], status, views.tracks_table(run.summary_data),
@@ -598,7 +636,7 @@ def _model_handler(engine: AppEngine):
             banner_html = _banner(engine, spec)
         except Exception as exc:  # noqa: BLE001 - keep the old model and say why
             log.exception("cannot load emotion model %s", spec)
-            gr.Warning(f"Cannot load emotion model '{spec}': {exc}. Still using '{active}'.")
+            gr.Warning(public(f"Cannot load emotion model '{spec}': {exc}. Still using '{active}'."))
             return gr.skip(), gr.update(value=active), active
         return banner_html, gr.skip(), spec
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emomon.kernel import output_fps, write_json_atomic
+from emomon.kernel import InputError, output_fps, write_json_atomic
 from emomon.pipeline import EmotionOverlay, FrameResult, OutputPaths, OverlayConfig, run_pipeline
 from emomon.webapp.config import Settings
 from emomon.webapp.engine import AppEngine
@@ -94,12 +94,24 @@ class VideoRun:
 
 def process_video(engine: AppEngine, spec: str, settings: Settings, out_dir: Path, *, max_seconds: float = 0,
                   stride: int = 1, progress: Callable[[int, int | None, str], None] | None = None,
-                  cancel: threading.Event | None = None, name: str = "video") -> VideoRun:
-    """Run the pipeline over `spec` (a file path or URL); outputs go to `out_dir`. Raises InputError for bad input."""
+                  cancel: threading.Event | None = None, name: str = "video", label: str | None = None) -> VideoRun:
+    """Run the pipeline over `spec` (a file path or URL); outputs go to `out_dir`. Raises InputError for bad input.
+
+    `label` is what messages and the summary call the source instead of `spec` (an upload's own file name,
+    not the server folder Gradio keeps it in).
+    """
     from stream import open_source
 
+    def public(text: str) -> str:
+        return text.replace(str(spec), label) if label else text
+
     stride = max(1, int(stride or 1))
-    source = open_source(spec, vid_stride=stride)  # SourceError (an InputError) for bad files, in one line
+    try:
+        source = open_source(spec, vid_stride=stride)  # SourceError (an InputError) for bad files, in one line
+    except InputError as exc:
+        if not label:
+            raise
+        raise InputError(public(str(exc))) from None
     info = source.info
     total = math.ceil(info.frame_count / stride) if info.frame_count else None
     if max_seconds and max_seconds > 0 and info.fps:
@@ -134,7 +146,7 @@ def process_video(engine: AppEngine, spec: str, settings: Settings, out_dir: Pat
             try:
                 run_pipeline(source, pipeline, paths, progress=False, on_frame=on_frame)
                 if source.end_reason:
-                    stopped_by = source.end_reason
+                    stopped_by = public(source.end_reason)
                 elif total is not None and info.frame_count and total < math.ceil(info.frame_count / stride):
                     stopped_by = f"time limit ({max_seconds:g} s)"
             except Stopped:
@@ -144,8 +156,11 @@ def process_video(engine: AppEngine, spec: str, settings: Settings, out_dir: Pat
         pipeline.close()
     seconds = time.perf_counter() - state["start"]
     summary = json.loads(Path(paths.summary).read_text(encoding="utf-8"))
-    if summary.get("stopped_by") != stopped_by:
-        summary["stopped_by"] = stopped_by
+    public_summary = {**summary, "stopped_by": stopped_by}
+    if "source" in summary:
+        public_summary["source"] = public(str(summary["source"]))
+    if public_summary != summary:
+        summary = public_summary
         write_json_atomic(paths.summary, summary)
     return VideoRun(str(video_path) if writer.frames else None, paths.jsonl, paths.csv, paths.summary,
                     state["frames"], seconds, state["persons"], stopped_by, timeline, summary)

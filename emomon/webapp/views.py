@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import html
+import re
 from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +21,15 @@ LIVE_COLUMNS = ["track", "top emotions", "V", "A", "D"]
 SESSION_COLUMNS = ["track", "dominant emotion", "frames", "last (s)"]
 EMOTION_PLOT = ("time (s)", "probability", "emotion")
 VAD_PLOT = ("time (s)", "value (1-10)", "dimension")
+
+
+def hide_paths(text: str, folders: Iterable[str | Path]) -> str:
+    """`text` with every path inside one of `folders` (where the server keeps uploads and results) cut to its
+    file name, so the page never shows the server's folders: '/tmp/gradio/ab12.../clip.mp4' -> 'clip.mp4'."""
+    names = {str(f).rstrip("/") for f in folders if f} | {str(Path(f).resolve()) for f in folders if f}
+    for folder in sorted((n for n in names if len(n) > 1), key=len, reverse=True):
+        text = re.sub(re.escape(folder) + r"(?:/[^\s'\"/]+)*/([^\s'\"/]+)", r"\1", text)
+    return text
 
 
 def aligned_persons(result: FrameResult) -> list[PersonResult | None]:
