@@ -29,11 +29,13 @@ demo: venv
 	$(VENV)/bin/emomon run --source "$(ASSETS)" --output out/demo.mp4 --jsonl out/demo.jsonl \
 		--csv out/demo.csv --summary out/demo_summary.json $(DEMO_ARGS)
 
-# Quick CPU benchmark on the shared street clip (full GPU run: BENCH_ARGS="--device cuda", no --quick).
+# Quick CPU benchmark on the shared street clip, 3-6 min on 2 cores (full GPU run: BENCH_ARGS="--device cuda",
+# no --quick). The committed result files and the commands that made them: benchmarks/results/README.md.
 BENCH_ARGS ?= --quick
+BENCH_OUT ?= out/bench
 bench: venv
 	$(VENV)/bin/emomon bench $(BENCH_ARGS) --source ../shared/data/street_crossing.mp4 \
-		--detector-weights ../shared/weights/yolo11n-pose.pt --out out/bench
+		--detector-weights ../shared/weights/yolo11n-pose.pt --out $(BENCH_OUT)
 
 # The web app on http://127.0.0.1:7860 (APP_ARGS="--emotion-model PATH --device cuda" etc.).
 APP_ARGS ?=

@@ -6,13 +6,16 @@ From Python:
     >>> from benchmarks import BenchConfig, run_bench, write_outputs        # doctest: +SKIP
     >>> report = run_bench(BenchConfig(quick=True, source="street.mp4",     # doctest: +SKIP
     ...                                detector_weights="yolo11n-pose.pt"))
-    >>> report["pipeline"]["speedup"]["end_to_end"]                         # doctest: +SKIP
-    12.3
+    >>> s = report["pipeline"]["speedup"]["exact"]                          # doctest: +SKIP
+    >>> s["speedup"], s["frames"]   # every-frame pipeline vs naive, same outputs, over the same first frames
+    (5.9, 12)
     >>> write_outputs(report, "out/bench")                                  # doctest: +SKIP
 
 The parts, usable on their own: `models` (backend and detector batch sweeps), `e2e` (the product pipeline with
-per-stage timers), `naive` (the baseline), `multistream` (N streams through one model, micro-batched),
-`flops` (counted FLOPs, device peaks), `stats` (percentiles, spread, synchronized timing loops), `schema`.
+per-stage timers), `naive` (the baseline), `compare` (speed-ups over the same frames, output deviations),
+`multistream` (N streams through one model, micro-batched), `flops` (counted FLOPs, device peaks measured and
+nominal), `stats` (percentiles, spread, synchronized timing loops), `env` (machine, versions, git commit),
+`schema`. Committed result files behind the README's figures: benchmarks/results/.
 """
 
 import importlib

@@ -55,9 +55,15 @@ def executed_flops(flops: dict | None, frames: int, scene_calls: int, persons_co
 
 
 def _summary(frames: int, persons: int, wall_s: float, done_at: list[float], start: float) -> dict:
+    done = [round(t - start, 6) for t in done_at]
     return {"frames": frames, "persons": persons, "wall_s": wall_s, "fps": rate(frames, wall_s),
             "persons_per_s": rate(persons, wall_s), "mean_persons_per_frame": persons / frames if frames else 0.0,
-            "frame_done_s": [round(t - start, 6) for t in done_at]}
+            "frame_done_s": done, "frame_ms": summarize(frame_seconds(done))}
+
+
+def frame_seconds(done: list[float]) -> list[float]:
+    """Per-frame wall seconds from the cumulative completion times of a run (`frame_done_s`)."""
+    return [t - (done[i - 1] if i else 0.0) for i, t in enumerate(done)]
 
 
 def prefix_fps(run: dict, frames: int) -> float:
@@ -67,10 +73,17 @@ def prefix_fps(run: dict, frames: int) -> float:
     return rate(k, done[k - 1]) if k else 0.0
 
 
+def person_outputs(result) -> dict[int, tuple]:
+    """{track id: (probs, vad)} of a frame's tracked persons, for comparing runs on the same frames."""
+    return {p.track_id: (p.probs.copy(), p.vad.copy()) for p in result.persons if p.track_id is not None}
+
+
 def run_optimized(path: str, frames: int, detector, backend, pipeline_config=None, warmup_frames: int = 2,
                   flops: dict | None = None, detector_flops: int | None = None, peak_flops: float | None = None,
-                  work_dir: str | Path | None = None) -> dict:
-    """The product pipeline on the first `frames` frames of a video, after `warmup_frames` untimed ones."""
+                  work_dir: str | Path | None = None, outputs: list | None = None) -> dict:
+    """The product pipeline on the first `frames` frames of a video, after `warmup_frames` untimed ones.
+    `outputs`, when given, gets one `person_outputs` dict per frame (not part of the returned report)."""
+    from benchmarks.flops import precision_of
     from emomon.pipeline import EmotionPipeline, OutputPaths, StageTimes, run_pipeline
     from fusion import Predictor
 
@@ -92,8 +105,10 @@ def run_optimized(path: str, frames: int, detector, backend, pipeline_config=Non
         done_at: list[float] = []
 
         def on_frame(result):
-            per_frame.append({"persons": len(result.persons), **timed.take_frame()})
             done_at.append(time.perf_counter())
+            per_frame.append({"persons": len(result.persons), **timed.take_frame()})
+            if outputs is not None:
+                outputs.append(person_outputs(result))
 
         start = time.perf_counter()
         with source:
@@ -118,6 +133,7 @@ def run_optimized(path: str, frames: int, detector, backend, pipeline_config=Non
     result = {
         **_summary(n, report.persons, wall, done_at, start),
         "backend": backend.name,
+        "precision": precision_of(backend),
         "stages": stages,
         "emotion_frame_s": list(t["emotion"][:n]),
         "other_s": max(0.0, wall - consumer - wait),

@@ -55,18 +55,29 @@ def _nvidia_driver() -> str | None:
     return lines[0].strip() if out.returncode == 0 and lines else None
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     root = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
+                             check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    return (out.stdout.strip() or None) if out.returncode == 0 else None
+    return out.stdout if out.returncode == 0 else None
+
+
+def git_state(max_paths: int = 40) -> dict:
+    """The commit the code came from (`git rev-parse HEAD`) and whether the tree had changes (`dirty`, with the
+    changed paths, at most `max_paths`); None values outside a git checkout."""
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=normal")
+    paths = [line[3:] for line in (status or "").splitlines() if line.strip()]
+    return {"commit": commit.strip() if commit else None,
+            "dirty": None if status is None else bool(paths),
+            "changed_paths": paths[:max_paths], "changed_count": len(paths)}
 
 
 def environment(device: str = "cpu") -> dict:
-    """GPU name, driver, CUDA, cuDNN, library versions, CPU model and counts, threads, time."""
+    """GPU name, driver, CUDA, cuDNN, library versions, CPU model and counts, threads, time, git commit."""
     import torch
 
     try:
@@ -91,8 +102,9 @@ def environment(device: str = "cpu") -> dict:
         "tensorrt": _tensorrt_version(),
         "versions": {name: package_version(name) for name in PACKAGES},
         "emomon": package_version("emomon"),
-        "git_commit": _git_commit(),
     }
+    env["git"] = git_state()
+    env["git_commit"] = (env["git"]["commit"] or "")[:7] or None
     if str(device).startswith("cuda") and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(torch.device(device))
         env.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),

@@ -80,10 +80,12 @@ def naive_frame(model, device, detector, frame: np.ndarray, watch: _Stopwatch, s
 
 def run_naive(path: str, frames: int, detector, model, device: str, smoothing=None, warmup_frames: int = 1,
               flops: dict | None = None, detector_flops: int | None = None, peak_flops: float | None = None,
-              work_dir: str | Path | None = None, max_seconds: float = math.inf, min_frames: int = 2) -> dict:
-    """The naive loop over the first `frames` frames of a video, or fewer (at least `min_frames`) once
-    `max_seconds` have passed: it is slow by design. `model` is used as it is: pass an fp32 copy
-    (accelerated backends may have converted theirs)."""
+              work_dir: str | Path | None = None, max_seconds: float = math.inf, min_frames: int = 2,
+              outputs: list | None = None) -> dict:
+    """The naive loop over the first `frames` frames of a video, or fewer once `max_seconds` have passed (it
+    is slow by design), but never fewer than `min_frames` (the floor that keeps its median stable): the
+    floor wins over the time budget. `model` is used as it is: pass an fp32 copy (accelerated backends may
+    have converted theirs). `outputs`, when given, gets one {track id: (probs, vad)} dict per frame."""
     import cv2
 
     from emomon.pipeline import EmotionOverlay, SmoothingConfig, TrackSmoother, VideoWriter
@@ -95,6 +97,7 @@ def run_naive(path: str, frames: int, detector, model, device: str, smoothing=No
     samples: dict[str, list[float]] = {stage: [] for stage in ("decode", *CONSUMER_STAGES)}
     done_at: list[float] = []
     persons_total, scene_calls = 0, 0
+    stopped_by = "frames"
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         capture = cv2.VideoCapture(str(path))
         try:
@@ -111,10 +114,12 @@ def run_naive(path: str, frames: int, detector, model, device: str, smoothing=No
                 last = done_at[-1] - (done_at[-2] if n > 1 else start) if done_at else 0.0
                 if n >= min_frames and elapsed + last >= max_seconds:  # the next frame would end past the budget
                     log.info("bench naive: stopping after %d frames (time budget %.0f s)", n, max_seconds)
+                    stopped_by = "time budget"
                     break
                 watch.frame = {}
                 ok, image = watch("decode", capture.read)
                 if not ok:
+                    stopped_by = "end of video"
                     break
                 dets, persons = naive_frame(model, device, detector, image, watch, smoother, n)
                 watch("smoothing", smoother.forget_stale, n)
@@ -122,10 +127,13 @@ def run_naive(path: str, frames: int, detector, model, device: str, smoothing=No
                 watch("encode", writer.write, annotated)
                 for stage in samples:
                     samples[stage].append(watch.frame.get(stage, 0.0))
+                done_at.append(time.perf_counter())
                 done = [p for p in persons if p is not None]
                 persons_total += len(done)
                 scene_calls += len(done)
-                done_at.append(time.perf_counter())
+                if outputs is not None:
+                    outputs.append({p.track_id: (p.probs.copy(), np.asarray(p.vad).copy()) for p in done
+                                    if p.track_id is not None})
             writer.close()
             wall = time.perf_counter() - start
         finally:
@@ -136,6 +144,11 @@ def run_naive(path: str, frames: int, detector, model, device: str, smoothing=No
     result = {
         **_summary(n, persons_total, wall, done_at, start),
         "backend": "torch fp32 eager, per person",
+        "precision": "fp32",
+        "min_frames": min_frames,
+        "max_frames": frames,
+        "max_seconds": max_seconds if math.isfinite(max_seconds) else None,
+        "stopped_by": stopped_by,
         "stages": stages,
         "emotion_frame_s": [sum(samples[s][i] for s in ("crop_preprocess", "scene", "body", "heads"))
                             for i in range(n)],

@@ -29,21 +29,58 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+def _spread(ms: dict | None) -> str:
+    """'p50 X ms (IQR a-b)' of a per-frame ms summary."""
+    if not ms:
+        return "-"
+    return f"p50 {ms['p50']:.0f} ms (IQR {ms['p25']:.0f}-{ms['p75']:.0f})"
+
+
+def _run_row(label: str, run: dict) -> list[str]:
+    return [label, f"{run['fps']:.3f} frames/s, {run['persons_per_s']:.2f} persons/s over {run['frames']} frames "
+                   f"({run['mean_persons_per_frame']:.1f} persons/frame); per frame {_spread(run.get('frame_ms'))}"]
+
+
+def _speed_row(label: str, s: dict) -> list[str]:
+    return [f"{label} (same first {s['frames']} frames)",
+            f"**{_f(s['speedup'], 2)}x** ({s['run_fps']:.3f} vs {s['baseline_fps']:.3f} frames/s); per-frame "
+            f"medians {_f(s['median_frame_speedup'], 2)}x ({_spread(s['run_frame_ms'])} vs "
+            f"{_spread(s['baseline_frame_ms'])}); emotion stages {_f(s['emotion_speedup'], 2)}x"]
+
+
+def _deviation(d: dict | None) -> str:
+    if not d or not d["matched"]:
+        return "no persons matched"
+    return (f"{d['matched']} persons matched over {d['frames']} frames: probabilities max abs "
+            f"{d['prob_max_abs']:.4f}, p99 {d['prob_p99_abs']:.4f}, mean abs {d['prob_mean_abs']:.5f}; VAD max abs "
+            f"{d['vad_max_abs']:.4f}, mean abs {d['vad_mean_abs']:.5f}; same top-1 for "
+            f"{100 * d['top1_agreement']:.1f}%")
+
+
 def headline_rows(r: dict) -> list[list[str]]:
-    s, rows = r["summary"], []
+    rows = []
     pipe = r.get("pipeline") or {}
-    opt, naive, speed = pipe.get("optimized"), pipe.get("naive"), pipe.get("speedup") or {}
-    if opt:
-        rows.append([f"end to end, optimized ({opt['backend']}, reuse on, background decode)",
-                     f"{opt['fps']:.2f} frames/s, {opt['persons_per_s']:.1f} persons/s ({opt['frames']} frames, "
-                     f"{opt['mean_persons_per_frame']:.1f} persons/frame)"])
+    every, reuse, naive = pipe.get("every_frame"), pipe.get("reuse"), pipe.get("naive")
+    speed = pipe.get("speedup") or {}
+    if every:
+        rows.append(_run_row(f"optimized pipeline, every frame (work reuse off; {every['backend']}, batched, "
+                             "background decode)", every))
+    if reuse:
+        rows.append(_run_row(f"optimized pipeline, work reuse on (the default; {reuse['backend']})", reuse))
     if naive:
-        rows.append(["end to end, naive baseline (per person, fp32 eager, scene per person, inline decode)",
-                     f"{naive['fps']:.3f} frames/s, {naive['persons_per_s']:.2f} persons/s ({naive['frames']} frames)"])
-    if speed.get("end_to_end"):
-        rows.append([f"speed-up optimized / naive (same first {speed['frames']} frames)",
-                     f"**{speed['end_to_end']:.1f}x** end to end; {_f(speed['emotion'])}x on the emotion stages; "
-                     f"{_f(speed.get('end_to_end_full_run'))}x with the optimized run's whole {opt['frames']} frames"])
+        rows.append(_run_row(f"naive baseline (per person, fp32 eager, scene per person, inline decode; at least "
+                             f"{naive['min_frames']} frames, stopped by: {naive['stopped_by']})", naive))
+    if speed.get("exact"):
+        rows.append(_speed_row("speed-up, exact: every frame / naive, same outputs", speed["exact"]))
+    if speed.get("with_reuse"):
+        rows.append(_speed_row("speed-up with work reuse: reuse / naive, approximate outputs", speed["with_reuse"]))
+    if pipe.get("reuse_over_every_frame"):
+        rows.append(_speed_row("work reuse alone: reuse / every frame", pipe["reuse_over_every_frame"]))
+    if pipe.get("reuse_deviation"):
+        rows.append(["outputs, reuse vs every frame (approximation of work reuse)",
+                     _deviation(pipe["reuse_deviation"])])
+    if pipe.get("naive_deviation"):
+        rows.append(["outputs, naive vs every frame (exactness check)", _deviation(pipe["naive_deviation"])])
     ms = r.get("multistream")
     if ms:
         rows.append([f"multi-stream ({ms['streams']} streams, one model, batched)",
@@ -57,10 +94,13 @@ def headline_rows(r: dict) -> list[list[str]]:
                      f"{_g(e['total'])} GFLOP = detector {_g(fl['detector_per_frame'])} + scene "
                      f"{_g(fl['scene_per_frame'])} + {e['persons']:.1f} persons x (body {_g(fl['body_per_person'])} "
                      f"+ heads {_g(fl['heads_per_person'])})"])
-    if s.get("pipeline_fraction_of_peak") is not None:
-        rows.append(["pipeline: executed model FLOP/s vs device peak",
-                     f"{_g(opt['achieved_flops_per_s'])} GFLOP/s = {_pct(s['pipeline_fraction_of_peak'])} of "
-                     f"{_g(s['pipeline_peak_flops_per_s'])} GFLOP/s ({(r.get('peak') or {}).get('basis', '?')})"])
+    peak = r.get("peak") or {}
+    for name, run in (("every frame", every), ("work reuse", reuse), ("naive", naive)):
+        if run and run.get("fraction_of_peak") is not None:
+            used = run["achieved_flops_per_s"] / run["fraction_of_peak"]
+            rows.append([f"{name}: executed model FLOP/s vs device peak ({run['precision']})",
+                         f"{_g(run['achieved_flops_per_s'])} GFLOP/s = {_pct(run['fraction_of_peak'])} of "
+                         f"{_g(used)} GFLOP/s ({peak.get('basis', '?')} peak)"])
     return rows
 
 
@@ -100,21 +140,50 @@ def _calls(run: dict | None, stage: str) -> str:
     return f"{st['calls']} x {st['mean_batch']:.1f} ({_f(per_call, 1)} ms)"
 
 
+RUNS = ("every_frame", "reuse", "naive")
+
+
 def stage_rows(r: dict) -> list[list[str]]:
     pipe = r.get("pipeline") or {}
-    opt, naive = pipe.get("optimized"), pipe.get("naive")
+    runs = [pipe.get(k) for k in RUNS]
+    reuse = pipe.get("reuse")
     rows = []
     for stage in STAGES:
-        row = [stage + (" (reader thread)" if opt and opt["stages"][stage]["overlapped"] else ""), _calls(opt, stage)]
-        for run in (opt, naive):
+        row = [stage + (" (reader thread)" if reuse and reuse["stages"][stage]["overlapped"] else ""),
+               _calls(reuse, stage)]
+        for run in runs:
             if run is None:
-                row += ["-"] * 4
+                row += ["-"] * 3
                 continue
             st = run["stages"][stage]
             pf = st["per_frame_ms"] or {}
-            row += [_f(pf.get("p50"), 1), _f(pf.get("p95"), 1), _f(pf.get("p99"), 1), _pct(st["share"])]
+            row += [_f(pf.get("p50"), 1), _f(pf.get("p95"), 1), _pct(st["share"])]
         rows.append(row)
     return rows
+
+
+def _env_lines(r: dict) -> list[str]:
+    env = r["environment"]
+    git = env.get("git") or {}
+    dirty = {True: f", dirty: {git.get('changed_count', '?')} changed paths", False: ", clean tree"}.get(
+        git.get("dirty"), "")
+    return [f"torch {env['versions'].get('torch')}, CUDA {env.get('cuda')}, driver {env.get('driver')}, "
+            f"TensorRT {env.get('tensorrt')}, onnxruntime {env['versions'].get('onnxruntime')}; "
+            f"{env.get('cpu_affinity')} of {env.get('cpu_count')} CPUs ({env.get('cpu')}), "
+            f"{env.get('torch_threads')} torch threads; emomon {env.get('emomon')}, git {git.get('commit')}{dirty}  "]
+
+
+def _peak_lines(peak: dict | None) -> list[str]:
+    if not peak:
+        return []
+    tf = ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peak["flops_per_s"].items())
+    measured = ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peak["measured"]["flops_per_s"].items())
+    nominal = peak.get("nominal")
+    lines = [f"Peak used for fractions ({peak['basis']}): {tf}. Measured: {measured} ({peak['measured']['method']})."
+             + (" Nominal: " + ", ".join(f"{k} {v / 1e12:.1f} TFLOP/s" for k, v in nominal["flops_per_s"].items())
+                + f" ({nominal['source']})." if nominal else f" Nominal: none ({peak['nominal_note']}).")]
+    lines += [f"Raised: {x['note']} ({x['from'] / 1e9:.1f} -> {x['to'] / 1e9:.1f} GFLOP/s)." for x in peak["raised"]]
+    return lines + [""]
 
 
 def to_markdown(r: dict) -> str:
@@ -122,11 +191,7 @@ def to_markdown(r: dict) -> str:
     device = env.get("gpu") or env.get("cpu")
     lines = [f"# emomon bench: {device} ({r['config']['device']})", "",
              f"`{r['command']}`  ", f"{r['created_utc']}, {r['duration_s']:.0f} s, schema {r['schema']} "
-             f"v{r['schema_version']}", "",
-             f"torch {env['versions'].get('torch')}, CUDA {env.get('cuda')}, driver {env.get('driver')}, "
-             f"TensorRT {env.get('tensorrt')}, onnxruntime {env['versions'].get('onnxruntime')}; "
-             f"{env.get('cpu_affinity')} of {env.get('cpu_count')} CPUs ({env.get('cpu')}), "
-             f"{env.get('torch_threads')} torch threads; emomon {env.get('emomon')} ({env.get('git_commit')})  ",
+             f"v{r['schema_version']}", "", *_env_lines(r),
              f"emotion model: {r['model']['description']}; detector: {r['config']['detector_weights']}  ",
              f"source: {r['source']['path']} ({r['source']['width']}x{r['source']['height']} at "
              f"{_f(r['source']['fps'])} fps{', generated' if r['source']['generated'] else ''})", ""]
@@ -137,15 +202,17 @@ def to_markdown(r: dict) -> str:
     pipe = r.get("pipeline")
     if pipe:
         lines += ["## Pipeline stages (ms per frame; share of wall time)", ""]
-        lines += _table(["stage", "optimized calls x batch (p50/call)", "optimized p50", "p95", "p99", "share",
-                         "naive p50", "p95", "p99", "share"], stage_rows(r)) + [""]
+        lines += _table(["stage", "reuse run: calls x batch (p50/call)", "every frame p50", "p95", "share",
+                         "reuse p50", "p95", "share", "naive p50", "p95", "share"], stage_rows(r)) + [""]
         lines += ["Per-frame figures count 0 ms on frames where work reuse skipped a stage; per-call times are "
                   "in the calls column.", ""]
-        ov = pipe["optimized"]["overlap"]
-        lines += [f"Decode/inference overlap (measured): the reader thread decoded for {ov['decode_busy_s']:.2f} s, "
-                  f"the pipeline waited {ov['consumer_wait_s']:.2f} s for frames: "
+        ov = pipe["reuse"]["overlap"]
+        lines += [f"Decode/inference overlap (measured, reuse run): the reader thread decoded for "
+                  f"{ov['decode_busy_s']:.2f} s, the pipeline waited {ov['consumer_wait_s']:.2f} s for frames: "
                   f"{_pct(ov['decode_hidden_fraction'])} of decoding was hidden behind inference "
-                  f"({ov['hidden_s']:.2f} s). Work reuse: {pipe['optimized']['counts']}.", ""]
+                  f"({ov['hidden_s']:.2f} s). Work reuse: {pipe['reuse']['counts']}.", ""]
+        if pipe.get("speedup"):
+            lines += [f"Speed-ups: {pipe['speedup']['note']}. Deviations: {pipe['deviation_note']}.", ""]
     ms = r.get("multistream")
     if ms:
         batching = "; ".join(f"{kind}: {b['calls']} calls x {b['mean_requests']:.1f} streams "
@@ -155,13 +222,7 @@ def to_markdown(r: dict) -> str:
                   f"{', '.join(f'{v:.2f}' for v in ms['per_stream_fps'])} frames/s; detector "
                   f"{'batched across streams' if ms['batched_detector'] else 'one call per stream'}; batching: "
                   f"{batching}. {ms['note']}.", ""]
-    peak = r.get("peak")
-    if peak:
-        lines += [f"Peak used for fractions: {peak['note']}; "
-                  + ", ".join(f"{k} {v / 1e12:.2f} TFLOP/s" for k, v in peak["flops_per_s"].items())
-                  + "; measured matmul: "
-                  + ", ".join(f"{k} {v / 1e12:.2f} TFLOP/s" for k, v in peak["measured_matmul_flops_per_s"].items())
-                  + ".", ""]
+    lines += _peak_lines(r.get("peak"))
     if r["skipped"]:
         lines += ["Skipped: " + "; ".join(f"{k}: {v}" for k, v in r["skipped"].items()), ""]
     if r["warnings"]:
@@ -216,18 +277,18 @@ def plot(r: dict, out_dir: str | Path) -> list[Path]:
     plt.close(fig)
 
     pipe = r.get("pipeline") or {}
-    runs = [(k, pipe[k]) for k in ("optimized", "naive") if pipe.get(k)]
+    runs = [(k, pipe[k]) for k in RUNS if pipe.get(k)]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     colors = plt.get_cmap("tab10")
     for i, stage in enumerate(STAGES):
         widths = [(run["stages"][stage]["per_frame_ms"] or {}).get("mean", 0.0) for _, run in runs]
         lefts = [sum((run["stages"][s]["per_frame_ms"] or {}).get("mean", 0.0) for s in STAGES[:i]) for _, run in runs]
         axes[0].barh([k for k, _ in runs], widths, left=lefts, color=colors(i), label=stage)
-    axes[0].set_xlabel("mean ms per frame (decode overlaps in the optimized run)")
+    axes[0].set_xlabel("mean ms per frame (decode overlaps in the optimized runs)")
     axes[0].set_title("where a frame's time goes")
     axes[0].legend(fontsize=7, ncol=3)
     if runs:
-        opt = runs[0][1]
+        opt = runs[0][1]  # the every-frame run: every stage on every frame
         x = range(len(STAGES))
         for j, q in enumerate(("p50", "p95", "p99")):
             axes[1].bar([k + (j - 1) * 0.27 for k in x],

@@ -1,5 +1,7 @@
-"""Unit tests of the benchmark helpers: statistics, timing loops, FLOP counting, peaks, the micro-batcher,
-the timed backend and the naive baseline's per-person inference. Fast: tiny models and fakes only."""
+"""Unit tests of the benchmark helpers: statistics, timing loops, FLOP counting, peaks (measured, nominal,
+reconciled with achieved figures), speed-ups over the same frames, output deviations, the micro-batcher, the
+timed backend and the naive baseline (per-person inference, its frame floor). Fast: tiny models and fakes only;
+inputs are chosen so the expected answer is known."""
 
 from __future__ import annotations
 
@@ -12,11 +14,24 @@ import pytest
 import supervision as sv
 import torch
 
-from benchmarks.e2e import STAGES, stage_report
-from benchmarks.flops import count_flops, emotion_flops, letterbox_shape, nominal_peak, peak_for, precision_of
+import benchmarks.flops as flops_module
+from benchmarks.compare import output_deviation, speedup
+from benchmarks.e2e import STAGES, frame_seconds, prefix_fps, stage_report
+from benchmarks.env import git_state
+from benchmarks.flops import (
+    count_flops,
+    device_peak,
+    emotion_flops,
+    letterbox_shape,
+    measure_matmul,
+    nominal_peak,
+    peak_for,
+    precision_of,
+    reconcile_peak,
+)
 from benchmarks.models import Sweep, bench_backends, parse_backend_spec
 from benchmarks.multistream import MicroBatcher
-from benchmarks.naive import _Stopwatch, naive_frame
+from benchmarks.naive import _Stopwatch, naive_frame, run_naive
 from benchmarks.stats import percentile, rate, summarize, time_loop
 from benchmarks.timing import TimedBackend
 from fusion import Predictor, TorchBackend, create_model
@@ -154,6 +169,142 @@ def test_peak_for_falls_back_to_fp32_and_precision_is_read_from_backends():
     assert precision_of(Named("tensorrt", precision="int8")) == "int8"
 
 
+class FakeClock:
+    """perf_counter that only moves when a (patched) synchronize says a matmul took `durations[i]` seconds."""
+
+    def __init__(self, durations):
+        self.t, self.durations = 0.0, list(durations)
+
+    def perf_counter(self):
+        return self.t
+
+    def synchronize(self, device):
+        self.t += self.durations.pop(0)
+
+
+def test_measured_peak_is_the_best_burst_after_warm_up(monkeypatch):
+    # warm-up: 2 calls (not timed); bursts of >= 0.05 s: 1 call in 0.1 s, 3 calls in 0.06 s, 1 call in 0.2 s
+    clock = FakeClock([1.0, 1.0, 0.1, 0.02, 0.02, 0.02, 0.2])
+    monkeypatch.setattr(flops_module, "synchronize", clock.synchronize)
+    monkeypatch.setattr(flops_module.time, "perf_counter", clock.perf_counter)
+    m = measure_matmul("cpu", size=8, warmup_s=0.0, bursts=3, burst_s=0.05)
+    flop = 2.0 * 8**3
+    assert m["burst_flops_per_s"] == pytest.approx([flop / 0.1, 3 * flop / 0.06, flop / 0.2])
+    assert m["flops_per_s"] == pytest.approx(3 * flop / 0.06)          # the best burst, not the mean or the last
+    assert m["median_flops_per_s"] == pytest.approx(flop / 0.1)
+    assert m["calls"] == 5 and m["warmup_s"] == pytest.approx(2.0) and clock.durations == []
+
+
+def test_measured_peak_on_the_real_cpu_is_positive_and_the_max_of_its_bursts():
+    m = measure_matmul("cpu", size=64, warmup_s=0.01, bursts=4, burst_s=0.01)
+    assert m["flops_per_s"] == max(m["burst_flops_per_s"]) > 0 and len(m["burst_flops_per_s"]) == 4
+
+
+def _fake_matmul(rates):
+    def measure(device, dtype, **kwargs):
+        name = str(dtype).replace("torch.", "")
+        return {"flops_per_s": rates[name], "bursts": kwargs["bursts"], "burst_s": kwargs["burst_s"],
+                "warmup_s": kwargs["warmup_s"], "size": 2048, "threads": 2}
+    return measure
+
+
+def test_cpu_peak_is_measured_and_says_how_with_no_nominal(monkeypatch):
+    monkeypatch.setattr(flops_module, "measure_matmul", _fake_matmul({"float32": 7e10, "bfloat16": 2e11}))
+    peak = device_peak("cpu", None, quick=True, precisions=("bf16",))
+    assert peak["basis"] == "measured" and peak["nominal"] is None and "CPU" in peak["nominal_note"]
+    assert peak["flops_per_s"] == peak["measured"]["flops_per_s"] == {"fp32": 7e10, "bf16": 2e11}
+    assert "best of 6 bursts" in peak["measured"]["method"] and peak["raised"] == []
+    assert peak_for(peak, "bf16") == 2e11 and peak_for(peak, "fp32") == 7e10
+
+
+def test_known_gpu_peak_is_nominal_with_the_measured_matmul_beside_it(monkeypatch):
+    monkeypatch.setattr(flops_module, "measure_matmul", _fake_matmul({"float32": 5e13, "float16": 6e14}))
+    peak = device_peak("cuda:0", "NVIDIA H100 80GB HBM3")
+    assert peak["basis"] == "nominal" and peak["nominal"]["matched"] == "H100 SXM"
+    assert peak["flops_per_s"]["fp32"] == pytest.approx(66.9e12)
+    assert peak["flops_per_s"]["fp16"] == pytest.approx(989.4e12)
+    assert peak["measured"]["flops_per_s"] == {"fp32": 5e13, "fp16": 6e14}
+    assert "best of 10 bursts" in peak["measured"]["method"]
+
+
+def test_reconcile_raises_a_peak_that_a_figure_beat_to_the_best_figure():
+    peak = {"basis": "measured", "flops_per_s": {"fp32": 100.0, "fp16": 400.0}, "raised": []}
+    figures = [("fp32", 80.0, "a"), ("fp32", 150.0, "b"), ("bf16", 300.0, "c"), ("int8", 120.0, "d"),
+               ("fp32", None, "e")]
+    out = reconcile_peak(peak, figures)
+    assert out["flops_per_s"] == {"fp32": 150.0, "fp16": 400.0}      # fp32 raised to b; bf16 -> fp16 not beaten
+    assert [(r["key"], r["from"], r["to"], r["by"]) for r in out["raised"]] == [("fp32", 100.0, 150.0, "b")]
+    assert peak["flops_per_s"]["fp32"] == 100.0                       # the input is left alone
+    fractions = [a / peak_for(out, p) for p, a, _ in figures if a]
+    assert fractions == pytest.approx([80 / 150, 1.0, 300 / 400, 120 / 150])
+    assert all(0 < f <= 1 for f in fractions)
+    same = reconcile_peak(peak, [("fp32", 99.0, "a")])
+    assert same["flops_per_s"] == peak["flops_per_s"] and same["raised"] == []
+
+
+# -- speed-ups and output deviations -----------------------------------------------------------------------
+
+
+def _run(frame_s: list[float], emotion_s: float = 0.01) -> dict:
+    done = list(np.cumsum(frame_s))
+    return {"frames": len(frame_s), "frame_done_s": done, "emotion_frame_s": [emotion_s] * len(frame_s)}
+
+
+def test_frame_seconds_and_prefix_rate_come_from_completion_times():
+    run = _run([0.1, 0.1, 0.1, 1.0, 1.0, 1.0])
+    assert frame_seconds(run["frame_done_s"]) == pytest.approx([0.1, 0.1, 0.1, 1.0, 1.0, 1.0])
+    assert prefix_fps(run, 3) == pytest.approx(10.0) and prefix_fps(run, 6) == pytest.approx(6 / 3.3)
+    assert prefix_fps(run, 100) == pytest.approx(6 / 3.3)
+
+
+def test_speedup_is_over_the_same_first_frames_not_the_whole_runs():
+    fast = _run([0.1, 0.1, 0.1, 1.0, 1.0, 1.0], emotion_s=0.02)   # whole-run rate 1.8/s, first 3 frames 10/s
+    slow = _run([1.0, 1.0, 2.0], emotion_s=0.5)                     # 0.75/s
+    s = speedup(fast, slow, "every_frame", "naive")
+    assert (s["run"], s["baseline"], s["frames"]) == ("every_frame", "naive", 3)
+    assert s["run_fps"] == pytest.approx(10.0) and s["baseline_fps"] == pytest.approx(0.75)
+    assert s["speedup"] == pytest.approx(10.0 / 0.75)
+    assert s["median_frame_speedup"] == pytest.approx(1000.0 / 100.0)   # per-frame medians: 1 s vs 0.1 s
+    assert s["run_frame_ms"]["n"] == s["baseline_frame_ms"]["n"] == 3
+    assert s["baseline_frame_ms"]["p25"] == pytest.approx(1000.0)
+    assert s["baseline_frame_ms"]["p75"] == pytest.approx(1500.0)
+    assert s["emotion_speedup"] == pytest.approx(25.0)
+    assert speedup(slow, fast, "naive", "every_frame")["speedup"] == pytest.approx(0.75 / 10.0)
+
+
+def _person(top: int, value: float = 0.5, vad=(5.0, 5.0, 5.0)):
+    probs = np.full(26, 0.1)
+    probs[top] = value
+    return probs, np.array(vad)
+
+
+def test_output_deviation_matches_persons_by_frame_and_track_id():
+    reference = [{1: _person(0), 2: _person(1)}, {1: _person(0), 3: _person(2)}, {1: _person(0)}]
+    candidate = [{1: _person(0, 0.6), 4: _person(5)},              # id 1: one probability 0.1 higher; id 4 unmatched
+                 {1: _person(3, 0.7, (5.0, 5.5, 5.0)), 3: _person(2)},   # id 1: top-1 moves, VAD +0.5; id 3 same
+                 {1: _person(0, 0.0)}]                             # frame 2 is left out by frames=2
+    d = output_deviation(reference, candidate, frames=2)
+    assert d["frames"] == 2 and d["reference_persons"] == 4 and d["candidate_persons"] == 4
+    assert d["matched"] == 3 and d["top1_agreement"] == pytest.approx(2 / 3)
+    assert d["prob_max_abs"] == pytest.approx(0.6)                 # 0.7 vs 0.1 at category 3
+    assert d["prob_mean_abs"] == pytest.approx((0.1 + (0.4 + 0.6)) / (3 * 26))
+    assert d["prob_p99_abs"] == pytest.approx(0.4 + 0.23 * 0.2)    # 78 values, 3 non-zero: 0.99 * 77 = 76.23
+    assert d["vad_max_abs"] == pytest.approx(0.5) and d["vad_mean_abs"] == pytest.approx(0.5 / 9)
+    whole = output_deviation(reference, candidate)
+    assert whole["frames"] == 3 and whole["matched"] == 4 and whole["prob_max_abs"] == pytest.approx(0.6)
+    assert output_deviation(reference, reference)["prob_max_abs"] == 0.0
+    none = output_deviation(reference, [{}, {}, {}])
+    assert none["matched"] == 0 and none["prob_max_abs"] is None and none["top1_agreement"] is None
+
+
+def test_git_state_records_the_full_commit_and_whether_the_tree_is_dirty():
+    state = git_state()
+    if state["commit"] is None:
+        pytest.skip("not a git checkout")
+    assert len(state["commit"]) == 40 and int(state["commit"], 16) >= 0
+    assert isinstance(state["dirty"], bool) and state["dirty"] == (state["changed_count"] > 0)
+
+
 # -- timed backend and the naive path -----------------------------------------------------------------------
 
 
@@ -200,6 +351,31 @@ def test_naive_per_person_inference_gives_the_batched_predictors_emotions(tiny):
         np.testing.assert_allclose([p for _, p in naive.top(3)], [p for _, p in fast.top(3)], atol=1e-5)
         np.testing.assert_allclose(naive.vad, fast.vad, atol=1e-4)
     assert {"detect_track", "crop_preprocess", "scene", "body", "heads"} <= set(watch.frame)
+
+
+@pytest.fixture(scope="module")
+def small_video(tmp_path_factory):
+    import cv2
+
+    path = tmp_path_factory.mktemp("video") / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize("max_seconds, frames, stopped_by", [(0.0, 5, "time budget"), (math.inf, 7, "frames")])
+def test_naive_run_keeps_its_frame_floor_whatever_the_time_budget(tiny, small_video, tmp_path, max_seconds,
+                                                                  frames, stopped_by):
+    _, boxes = _frame_and_boxes()
+    outputs = []
+    run = run_naive(str(small_video), 7, FixedDetector(boxes), tiny, "cpu", max_seconds=max_seconds, min_frames=5,
+                    work_dir=tmp_path, outputs=outputs)
+    assert run["frames"] == frames and run["stopped_by"] == stopped_by and run["min_frames"] == 5
+    assert len(run["frame_done_s"]) == run["frame_ms"]["n"] == len(outputs) == frames
+    assert all(sorted(o) == [1, 2, 3] for o in outputs)            # every tracked person of every frame
 
 
 # -- micro-batcher ------------------------------------------------------------------------------------------
