@@ -26,8 +26,34 @@ COMMAND_MODULES = [
 ]
 
 
+# Native libraries' own log levels, unless the user set them: OpenCV/FFmpeg print a line for every failed
+# camera or stream open, and our errors already say it in one line. Read before main() changes them.
+_NATIVE_LOG_ENV = {"OPENCV_LOG_LEVEL": ("SILENT", "WARNING"), "OPENCV_FFMPEG_LOGLEVEL": ("-8", "24")}
+_USER_ENV = {name: os.environ.get(name) for name in _NATIVE_LOG_ENV}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr (exit 2), like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def quiet_native_logs(verbose: bool) -> None:
+    """OpenCV and FFmpeg log straight to stderr: silent by default, warnings with -v (a user's own setting
+    of the variables wins). OpenCV reads its variable at its first message, so setting it after import works;
+    its runtime setter is called too, for a cv2 that has logged already."""
+    for name, (quiet, loud) in _NATIVE_LOG_ENV.items():
+        if _USER_ENV[name] is None:
+            os.environ[name] = loud if verbose else quiet
+    cv2 = sys.modules.get("cv2")
+    levels = getattr(getattr(getattr(cv2, "utils", None), "logging", None), "setLogLevel", None)
+    if levels is not None and _USER_ENV["OPENCV_LOG_LEVEL"] is None:
+        levels(cv2.utils.logging.LOG_LEVEL_WARNING if verbose else cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emomon", description=__doc__.splitlines()[0])
+    parser = Parser(prog="emomon", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -37,12 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # OpenCV/FFmpeg print their own warnings for every failed open; our errors already say it in one line.
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    quiet_native_logs(False)  # before the commands import cv2; -v raises it again below
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    quiet_native_logs(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

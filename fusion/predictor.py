@@ -30,6 +30,7 @@ class Predictor:
         self.backend: InferenceBackend = model
         self.model = self.backend.model
         self.crop_pad, self.min_box_size = crop_pad, min_box_size
+        self.nonfinite = 0  # persons dropped because the model gave NaN/inf for them, over the predictor's life
 
     def encode_scene(self, frames: list[np.ndarray]) -> torch.Tensor:
         """Scene embeddings (F, D) of whole frames; reuse them across persons and (if wanted) frames."""
@@ -38,7 +39,8 @@ class Predictor:
     def predict(self, frame: np.ndarray, boxes=None, scene_embedding: torch.Tensor | None = None
                 ) -> list[PersonResult | None]:
         """One frame. `boxes` (N, 4) xyxy; None means the whole frame is one person. The result is aligned
-        with `boxes`: None where a box was degenerate (the reason is logged)."""
+        with `boxes`: None where a box was degenerate or the model's output for the person was not finite
+        (NaN/inf: broken weights); the reason is logged."""
         scenes = None if scene_embedding is None else [scene_embedding]
         return self.predict_many([frame], [boxes], scenes)[0]
 
@@ -67,9 +69,21 @@ class Predictor:
         s = scene.index_select(0, torch.as_tensor(frame_of_person, device=scene.device))
         probs, vad = self.backend.heads(b, s)
         probs, vad = probs.float().cpu().numpy(), vad.float().cpu().numpy()
+        finite = np.isfinite(probs).all(axis=1) & np.isfinite(vad).all(axis=1)
         p = 0
         for f, (_, crops) in enumerate(crops_per_frame):
             for j, idx in enumerate(crops.indices):
-                results[f][idx] = PersonResult(idx, crops.boxes[j], probs[p], vad[p])
+                if finite[p]:
+                    results[f][idx] = PersonResult(idx, crops.boxes[j], probs[p], vad[p])
+                else:
+                    self._drop_nonfinite(idx, crops.boxes[j])
                 p += 1
         return results
+
+    def _drop_nonfinite(self, idx: int, box) -> None:
+        """A warning the first time (a broken model would otherwise flood the log once per person), then debug."""
+        self.nonfinite += 1
+        level = logging.WARNING if self.nonfinite == 1 else logging.DEBUG
+        log.log(level, "skipping person %d (box %s): the emotion model gave non-finite scores (NaN/inf; broken "
+                "weights?)%s", idx, [round(float(v)) for v in box],
+                "; later cases are logged at debug level" if self.nonfinite == 1 else "")

@@ -23,9 +23,18 @@ from fusion.models.categories import EMOTIC_CATEGORIES, VAD_NAMES
 
 
 def top_emotions(probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
-    """The k highest-scoring categories, highest first (ties keep the official order)."""
-    order = np.argsort(-np.asarray(probs), kind="stable")[:k]
-    return [(EMOTIC_CATEGORIES[i], float(probs[i])) for i in order]
+    """The k highest-scoring categories, highest first (ties keep the official order); non-finite scores
+    (NaN/inf from a broken model) are never among them."""
+    probs = np.asarray(probs, dtype=np.float64)
+    finite = np.isfinite(probs)
+    order = np.argsort(-np.where(finite, probs, -np.inf), kind="stable")[:k]
+    return [(EMOTIC_CATEGORIES[i], float(probs[i])) for i in order if finite[i]]
+
+
+def finite(value, digits: int) -> float | None:
+    """`value` rounded for a JSON record, or None (JSON null) where it is NaN or infinite: JSON has no NaN."""
+    value = float(value)
+    return round(value, digits) if np.isfinite(value) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,22 +54,31 @@ class PersonResult:
 
     @property
     def top1(self) -> str:
-        return EMOTIC_CATEGORIES[int(np.argmax(self.probs))]
+        return EMOTIC_CATEGORIES[int(np.argmax(np.nan_to_num(self.probs, nan=-np.inf)))]
+
+    @property
+    def is_finite(self) -> bool:
+        """False where the model gave NaN/inf scores (the predictor leaves such persons out)."""
+        return bool(np.isfinite(self.probs).all() and np.isfinite(self.vad).all())
 
     def replace(self, **changes) -> PersonResult:
         return dataclasses.replace(self, **changes)
 
     def record(self, top_k: int = 3) -> dict:
-        """The person's JSON record (rounded for logs): track, box, score, emotions, top-k, VAD, keypoints."""
+        """The person's JSON record (rounded for logs): track, box, score, emotions, top-k, VAD, keypoints.
+
+        Never a non-finite number (JSON has none; most parsers reject `NaN`): a NaN/inf value becomes null
+        and stays out of the top-k. The predictor already leaves persons with non-finite scores out.
+        """
         kp = None
         if self.keypoints is not None:
-            kp = [[round(float(x), 1), round(float(y), 1), round(float(c), 3)] for x, y, c in self.keypoints]
+            kp = [[finite(x, 1), finite(y, 1), finite(c, 3)] for x, y, c in self.keypoints]
         return {
             "track_id": self.track_id,
-            "box": [round(float(v), 1) for v in self.box],
-            "score": None if self.score is None else round(float(self.score), 4),
-            "emotions": {name: round(float(p), 5) for name, p in zip(EMOTIC_CATEGORIES, self.probs)},
+            "box": [finite(v, 1) for v in self.box],
+            "score": None if self.score is None else finite(self.score, 4),
+            "emotions": {name: finite(p, 5) for name, p in zip(EMOTIC_CATEGORIES, self.probs)},
             "top": [[name, round(p, 5)] for name, p in self.top(top_k)],
-            "vad": {name: round(float(v), 4) for name, v in zip(VAD_NAMES, self.vad)},
+            "vad": {name: finite(v, 4) for name, v in zip(VAD_NAMES, self.vad)},
             "keypoints": kp,
         }

@@ -89,3 +89,56 @@ def test_newer_version_is_refused(tmp_path):
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="newer than this emomon reads"):
         read_checkpoint(path)
+
+
+def test_wrong_tensor_shape_is_one_line_naming_the_tensors(tmp_path):
+    """Checked tensor by tensor before loading: one line with the first few names and the count, not torch's
+    multi-line RuntimeError."""
+    torch.manual_seed(0)
+    path = save_checkpoint(create_model("two_stream_tiny", pretrained=False), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["cat_head.weight"] = torch.zeros(3, 3)
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "1 tensor with another shape (cat_head.weight 3x3 vs 26x32)" in message, message
+    # Weights of a variant with other sizes: many tensors, the first three named, then the count.
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["hidden_dim"] = 48
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"tensors with another shape \(.*, \+\d+ more\)") as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_and_unexpected_tensors_are_counted(tmp_path):
+    torch.manual_seed(0)
+    path = save_checkpoint(create_model("two_stream_tiny", pretrained=False, fusion="attention"), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["fusion"] = "concat"  # attention weights under a concat config
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"does not match model 'two_stream_tiny'.*tensors? missing \(.*"
+                                              r"tensors unexpected \(fusion\.") as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)
+
+
+def test_tiny_weights_under_a_real_size_name_are_refused(tmp_path):
+    """The name says which model it is: a tiny model's config and weights saved as 'two_stream_vitb16' would
+    otherwise load silently (the config rebuilds a tiny model under the real-size name)."""
+    torch.manual_seed(0)
+    path = save_checkpoint(create_model("two_stream_tiny", pretrained=False), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["model_name"] = "two_stream_vitb16"
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"says model 'two_stream_vitb16' but holds another architecture: "
+                                              r"body_arch='tiny_cnn' \(model 'two_stream_vitb16' has 'resnet18'\)"):
+        load_checkpoint(path)
+    zs = save_checkpoint(create_model("zero_shot_tiny", pretrained=False), tmp_path / "zs.pt")
+    payload = torch.load(zs, weights_only=True)
+    payload["model_name"] = "zero_shot_vitb16"
+    torch.save(payload, zs)
+    with pytest.raises(CheckpointError, match="clip_arch='emomon-tiny-vit'"):
+        load_checkpoint(zs)

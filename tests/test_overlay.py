@@ -10,6 +10,7 @@ import pytest
 import supervision as sv
 
 from emomon.pipeline import EmotionOverlay, OverlayConfig
+from emomon.pipeline.overlay import _Style
 from fusion import PersonResult
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -92,3 +93,27 @@ def test_panels_stay_in_frame_and_off_faces(y1, panel_side):
         assert np.array_equal(out[face], frame[face]), "the face region is not covered"
         band = slice(max(0, top - 20), top - 2) if panel_side == "above" else slice(bottom + 3, bottom + 20)
         assert (out[band, x1:x2] != frame[band, x1:x2]).any(), f"a panel {panel_side} the box"
+
+
+def test_non_finite_scores_do_not_crash_the_overlay():
+    """A broken model's NaN/inf scores get no panel (the box is still drawn); finite persons keep theirs."""
+    frame = np.zeros((360, 640, 3), np.uint8)
+    boxes = np.array([[20, 40, 140, 330], [300, 40, 420, 330], [450, 40, 570, 330]], np.float32)
+    dets = sv.Detections(xyxy=boxes, class_id=np.zeros(3, int), tracker_id=np.array([1, 2, 3]))
+    nan_probs = fake_person(0, boxes[0], None, 1).replace(probs=np.full(26, np.nan))
+    inf_vad = fake_person(1, boxes[1], None, 2).replace(vad=np.array([np.inf, np.nan, 5.0]))
+    good = fake_person(2, boxes[2], None, 3)
+    out = EmotionOverlay().annotate(frame, dets, [nan_probs, inf_vad, good])
+    assert out.shape == frame.shape
+    assert out[40:330, 20:140].any() and out[40:330, 300:420].any(), "boxes of broken persons are still drawn"
+    for i, broken in ((0, nan_probs), (1, inf_vad)):
+        one = dets[np.array([i])]
+        assert np.array_equal(EmotionOverlay().annotate(frame, one, [broken]),
+                              EmotionOverlay().annotate(frame, one, [None])), "no panel without finite scores"
+    one = dets[np.array([2])]
+    assert not np.array_equal(EmotionOverlay().annotate(frame, one, [good]),
+                              EmotionOverlay().annotate(frame, one, [None])), "a finite person has a panel"
+    # The drawing helpers themselves take NaN (drawn empty or neutral) instead of failing on int(NaN).
+    overlay, style = EmotionOverlay(), _Style.for_frame(frame.shape)
+    overlay._bar(frame.copy(), 10, 10, 40, style, float("nan"), (255, 255, 255))
+    overlay._vad(frame.copy(), {"valence": float("nan"), "arousal": float("inf")}, 10, 30, style)

@@ -189,3 +189,63 @@ def test_ctrl_c_between_two_outputs_of_a_frame_waits_for_the_frame(tmp_path, str
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["stopped_by"] == "interrupted"
+
+
+# -- non-finite numbers (issue 12, item 9): never in a record, a summary or a JSON file ------------------------
+def strict_json(text: str):
+    """json.loads that fails on NaN/Infinity (Python's parser accepts them; most others do not)."""
+    def refuse(constant):
+        raise AssertionError(f"non-finite number {constant} in JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_record_and_summary_never_hold_a_non_finite_number():
+    bad = person(5, "Anger").replace(probs=np.full(26, np.nan), vad=np.array([np.inf, 5.0, np.nan]))
+    partly = person(6, "Fear").replace(probs=np.where(np.arange(26) == 0, np.nan, 0.1 + np.arange(26) / 100))
+    assert not bad.is_finite and not partly.is_finite and person(1).is_finite
+    record = bad.record()
+    assert set(record["emotions"].values()) == {None} and record["top"] == []
+    assert record["vad"] == {"valence": None, "arousal": 5.0, "dominance": None}
+    assert partly.record(top_k=2)["top"][0][0] == "Yearning", "NaN is never a top emotion"
+    strict_json(json.dumps([record, partly.record()], allow_nan=False))
+    s = RunSummary()
+    s.add(0, 0.0, [person(1, "Peace"), bad])
+    s.add(1, float("nan"), [person(1, "Peace"), partly])
+    d = s.to_dict(fps=float("inf"))
+    assert d["person_detections"] == 2 and s.nonfinite == 2 and [t["track_id"] for t in d["tracks"]] == [1]
+    assert d["fps"] is None and d["tracks"][0]["last_time"] is None and d["tracks"][0]["mean_vad"]["valence"] == 5
+    strict_json(json.dumps(d, allow_nan=False))
+
+
+def test_json_writers_refuse_non_finite_numbers(tmp_path):
+    """The last line of defence: emomon's JSON writers raise instead of writing `NaN`."""
+    writer = JsonlWriter(tmp_path / "o.jsonl")
+    with pytest.raises(ValueError):
+        writer.write({"frame": 0, "time": float("nan"), "persons": []})
+    writer.close()
+    with pytest.raises(ValueError):
+        write_json_atomic(tmp_path / "s.json", {"fps": float("inf")})
+    assert not (tmp_path / "s.json").exists()
+
+
+def nan_model(trained_model):
+    import torch
+
+    with torch.no_grad():
+        trained_model.cat_head.weight.fill_(float("nan"))
+    return trained_model
+
+
+def test_pipeline_leaves_out_persons_with_non_finite_scores_and_warns_once(trained_model, caplog):
+    det = ScriptedDetector([([[10, 10, 60, 110], [80, 10, 130, 110]], [1, 2])] * 3)
+    pipe = EmotionPipeline(det, Predictor(nan_model(trained_model)),
+                           PipelineConfig(reuse=ReuseConfig.every_frame()))
+    image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    with caplog.at_level("DEBUG", logger="fusion.predictor"):
+        results = [pipe.process(i, i / 10, image) for i in range(3)]
+    assert all(r.persons == [] and r.aligned() == [None, None] for r in results)
+    assert all(r.record()["persons"] == [] for r in results)
+    warnings = [r for r in caplog.records if r.name == "fusion.predictor" and r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "non-finite" in warnings[0].getMessage(), caplog.text
+    assert pipe.predictor.nonfinite == 6
+    assert sum(r.levelname == "DEBUG" and "non-finite" in r.getMessage() for r in caplog.records) == 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import csv
 import json
 import signal
 import socket
@@ -107,7 +108,7 @@ def test_bad_inputs_exit_2_with_one_clear_line(case, tmp_path, yolo_weights):
                   "--detector-weights", str(yolo_weights), "--jsonl", str(tmp_path / "o.jsonl"), *extra, timeout=120)
     assert proc.returncode == 2, (case, proc.stderr[-1500:])
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("emomon: error:") and expect in last, last
+    assert last.startswith(("emomon: error:", "emomon run: error:")) and expect in last, last  # argparse: its prog
     assert "Traceback" not in proc.stderr
     assert time.monotonic() - start < 60
 
@@ -134,6 +135,43 @@ def test_ctrl_c_leaves_valid_video_and_jsonl(tmp_path, street_video, yolo_weight
     ok, frame = cap.read()
     assert ok and frame.shape == (360, 640, 3)
     assert json.loads((tmp_path / "s.json").read_text())["stopped_by"] == "interrupted"
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_close_every_output_and_exit_128_plus_the_signal(sig, tmp_path, street_video,
+                                                                            yolo_weights):
+    """What service managers and `docker stop` send: the frame is finished, the video stays playable with the
+    same frames as the JSONL and CSV, the summary and the printed report say which signal stopped the run."""
+    from conftest import TRAINED_MODEL
+
+    signum = getattr(signal, sig, None)
+    if signum is None:
+        pytest.skip(f"{sig} needs POSIX signals")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emomon", "run", "--source", str(street_video), "--emotion-model", str(TRAINED_MODEL),
+         "--detector-weights", str(yolo_weights), "--max-frames", "300", "--output", str(tmp_path / "o.mp4"),
+         "--jsonl", str(tmp_path / "o.jsonl"), "--csv", str(tmp_path / "o.csv"), "--summary", str(tmp_path / "s.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jsonl = tmp_path / "o.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not jsonl.exists() or len(jsonl.read_text().splitlines()) < 5):
+        time.sleep(0.2)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err[-1500:]
+    assert err.strip().splitlines()[-1] == f"emomon: stopped by {sig}"
+    lines = jsonl.read_text().splitlines()
+    assert 5 <= len(lines) < 300
+    frames = [json.loads(line)["frame"] for line in lines]
+    assert frames == list(range(len(frames)))
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert cap.isOpened() and cap.read()[0] and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(lines)
+    with open(tmp_path / "o.csv", newline="") as f:
+        assert sorted({int(r["frame"]) for r in csv.DictReader(f)}) == frames
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["frames"] == len(lines) and summary["stopped_by"] == sig
+    assert json.loads(out.strip().splitlines()[-1])["stopped_by"] == sig
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_image_folder_is_detected_per_image_without_tracking(tmp_path, group_photo, yolo_weights):

@@ -3,6 +3,7 @@ over time, drawn on the video and logged."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -37,7 +38,9 @@ def run(args) -> int:
     import logging
 
     from emomon.kernel import InputError
-    from emomon.pipeline import OutputPaths, build_pipeline, run_pipeline
+    from emomon.pipeline import OutputPaths, RunReport, build_pipeline, run_pipeline
+    from emomon.pipeline.interrupts import Terminated
+    from emomon.pipeline.runner import check_outputs
     from fusion import describe_model
     from stream import open_source
 
@@ -47,17 +50,29 @@ def run(args) -> int:
     if not (args.output or args.jsonl or args.csv or args.summary or args.show):
         log.warning("no output chosen (--output, --jsonl, --csv, --summary or --show): printing a summary only")
     config = monitor_config(args)  # validates options before loading models
+    outputs = OutputPaths(args.output, args.jsonl, args.csv, args.summary)
+    check_outputs(outputs)  # a path that cannot be written fails now, not after the work
     source = open_source(args.source, vid_stride=args.vid_stride, max_frames=args.max_frames)
+    report = None
     try:
         pipeline = build_pipeline(config)
         log.info("source %s (%s); emotion model: %s", source.info.label, source.info.kind.value,
                  describe_model(pipeline.predictor.model))
+        report = RunReport()
         with source:
-            report = run_pipeline(source, pipeline,
-                                  OutputPaths(args.output, args.jsonl, args.csv, args.summary),
-                                  show=args.show, progress=not args.no_progress and sys.stderr.isatty())
+            run_pipeline(source, pipeline, outputs, show=args.show,
+                         progress=not args.no_progress and sys.stderr.isatty(), report=report)
+    except Terminated as exc:  # SIGTERM/SIGHUP: every output was closed; exit as the signal's convention says
+        print(f"emomon: stopped by {exc.name}", file=sys.stderr)
+        return exc.exit_code
     finally:
         source.close()
-    print(json.dumps({"frames": report.frames, "persons": report.persons, "fps": round(report.fps, 2),
-                      "dropped": report.dropped, "stopped_by": report.stopped_by}))
+        if report is not None:  # also for a run that failed or was interrupted: it says why it stopped
+            _print_report(report)
     return 0
+
+
+def _print_report(report) -> None:
+    with contextlib.suppress(OSError):  # a closed stdout must not hide the run's own result or error
+        print(json.dumps({"frames": report.frames, "persons": report.persons, "fps": round(report.fps, 2),
+                          "dropped": report.dropped, "stopped_by": report.stopped_by}), flush=True)

@@ -57,7 +57,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_ablate(args) -> int:
-    from training.ablation import run_ablation
+    from training.ablation import parse_sweep, run_ablation, run_sweep
     from training.config import parse_set
 
     variants = tuple(v.strip() for v in args.variants.split(",")) if args.variants else None
@@ -72,6 +72,14 @@ def cmd_ablate(args) -> int:
         overrides["progress"] = False
     cache = False if args.no_feature_cache else (args.feature_cache or True)
     kwargs = {"variants": variants} if variants else {}
+    if args.sweep:
+        grid = parse_sweep(args.sweep)
+        sweep = run_sweep(args.data, grid, seeds=args.seeds, model=args.model, epochs=args.epochs, out=args.out,
+                          quick=args.quick, feature_cache=cache, overrides=overrides,
+                          command=_ablate_command(args), **kwargs)
+        print((sweep.out / "sweep.md").read_text())
+        print(f"written: {sweep.out / 'sweep.md'}, sweep.json, sweep.csv")
+        return 0
     result = run_ablation(args.data, seeds=args.seeds, model=args.model, epochs=args.epochs, out=args.out,
                           quick=args.quick, feature_cache=cache, overrides=overrides,
                           command=_ablate_command(args), **kwargs)
@@ -81,7 +89,8 @@ def cmd_ablate(args) -> int:
 
 
 def _ablate_command(args) -> str:
-    parts = ["emomon", "ablate", "--data", args.data, "--seeds", str(args.seeds), "--out", args.out]
+    parts = ["emomon", "ablate", "--data", args.data, *(["--seeds", str(args.seeds)] if args.seeds else []),
+             "--out", args.out]
     for flag in ("model", "epochs", "variants", "batch_size", "lr", "device"):
         if getattr(args, flag, None) is not None:
             parts += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
@@ -89,23 +98,31 @@ def _ablate_command(args) -> str:
                               ("--no-feature-cache", args.no_feature_cache)) if on]
     for item in args.set or []:
         parts += ["--set", item]
+    for item in args.sweep or []:
+        parts += ["--sweep", item]
     return " ".join(shlex.quote(p) for p in parts)
 
 
 def cmd_evaluate(args) -> int:
-    import json
-
+    from emomon.kernel import write_json_atomic
+    from emomon.kernel.files import check_writable
     from training.evaluation import evaluate_checkpoint
 
+    if args.json:
+        check_writable(args.json)  # an unwritable --json fails now, not after the evaluation
     result = evaluate_checkpoint(args.checkpoint, args.data, args.split, batch_size=args.batch_size,
                                  device=args.device, feature_cache=args.feature_cache,
                                  thresholds=args.thresholds, num_workers=args.workers or 0)
     print(f"{args.checkpoint} on {args.split} ({result.extra.get('model')}, variant "
           f"{result.extra.get('variant') or 'n/a'})")
     print(result.table())
+    clef = result.extra.get("clef")
+    if clef:  # CLEF-lite: the same checkpoint at lambda 0, 1 and its own (chosen on val at training time)
+        print(f"CLEF-lite mAP: lambda=0 {100 * clef['mAP_lambda_0']:.2f}, lambda=1 {100 * clef['mAP_lambda_1']:.2f}, "
+              f"checkpoint lambda={clef['lambda_checkpoint']:g} ({clef['lambda_chosen_on']}) "
+              f"{100 * clef['mAP_lambda_checkpoint']:.2f}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result.as_dict(), fh, indent=1)
+        write_json_atomic(args.json, result.as_dict())  # whole or absent; InputError naming the file
         print(f"written: {args.json}")
     return 0
 
@@ -154,10 +171,13 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("ablate", help="train all five variants x seeds; write the ablation table",
                               description="The ablation study: clean, ccim, clef_lite, asl, cb_sampling.")
     p.add_argument("--data", required=True)
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per variant (default 3)")
+    p.add_argument("--seeds", type=int, help="seeds 0..N-1 per variant (default 5; 3 with --quick)")
     p.add_argument("--out", default="runs/ablation")
     p.add_argument("--quick", action="store_true", help="tiny model, random towers, 8 epochs (CPU minutes)")
-    p.add_argument("--variants", help="comma-separated subset (default all five)")
+    p.add_argument("--variants", help="comma-separated subset (default all five; clean for --sweep)")
+    p.add_argument("--sweep", action="append", metavar="KEY=V1,V2",
+                   help="instead of the ablation, compare settings of config fields on val (repeatable: the "
+                        "product), e.g. --sweep vad_weight=0,0.05,0.5 --sweep category_reduction=sum,mean")
     p.add_argument("--no-feature-cache", action="store_true")
     _train_flags(p, ablate=True)
     p.set_defaults(func=cmd_ablate)

@@ -16,7 +16,14 @@ loop).
 
 from emomon.kernel.cache import cache_dir, cache_root
 from emomon.kernel.errors import EmomonError, InputError
-from emomon.kernel.files import atomic_write, ensure_parent, sha256_file, write_json_atomic, write_text_atomic
+from emomon.kernel.files import (
+    atomic_write,
+    ensure_parent,
+    finite_json,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
 from emomon.kernel.logs import quiet_loggers, setup_logging
 from emomon.kernel.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, output_fps
 from emomon.kernel.text import first_line
@@ -24,6 +31,6 @@ from emomon.kernel.version import __version__
 
 __all__ = [
     "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "EmomonError", "InputError", "__version__", "atomic_write", "cache_dir",
-    "cache_root", "ensure_parent", "first_line", "output_fps", "quiet_loggers", "setup_logging", "sha256_file",
-    "write_json_atomic", "write_text_atomic",
+    "cache_root", "ensure_parent", "finite_json", "first_line", "output_fps", "quiet_loggers", "setup_logging",
+    "sha256_file", "write_json_atomic", "write_text_atomic",
 ]

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from emomon.kernel.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 def ensure_parent(path: str | os.PathLike) -> Path:
@@ -23,30 +28,87 @@ def ensure_parent(path: str | os.PathLike) -> Path:
     return path
 
 
+def write_error(path: str | os.PathLike, exc: OSError) -> InputError:
+    """The one-line error for a failed write: "cannot write 'out/run.jsonl': No space left on device"."""
+    error = InputError(f"cannot write '{path}': {exc.strerror or exc}")
+    error.path = str(path)
+    return error
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail before the work, not after it: `path` is not a folder, its folder exists or can be made, and a
+    file can be created in it (a read-only file system, a missing permission or a full inode table shows
+    here). The probe file is removed at once."""
+    path = Path(path)
+    if path.is_dir():
+        raise write_error(path, IsADirectoryError(21, "it is a folder"))
+    path = ensure_parent(path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise write_error(path, PermissionError(13, "Permission denied"))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".probe.tmp", dir=path.parent)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    os.close(fd)
+    _remove_quietly(Path(probe))
+    return path
+
+
+def _remove_quietly(path: Path) -> None:
+    """Remove a temporary file; a failure is logged, never raised (it must not hide the error being handled)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove the temporary file '%s': %s", path, exc.strerror or exc)
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on a clean exit it is renamed onto `path`, on an error removed.
 
         with atomic_write("model.pt") as tmp:
             torch.save(state, tmp)
+
+    A failed rename is an InputError naming `path`; the temporary file is removed however the block ends.
     """
     path = ensure_parent(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise write_error(path, exc) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        _remove_quietly(tmp)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write a whole text file or nothing; a failed write (a full disk) is an InputError naming `path`."""
     with atomic_write(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise write_error(path, exc) from None
     return Path(path)
 
 
+def finite_json(data):
+    """`data` with every non-finite float (NaN, inf) replaced by None: JSON has no such numbers, and most
+    parsers refuse the `NaN` token Python would write (an empty split's mAP, a broken model's output)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite_json(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_json(v) for v in data]
+    return data
+
+
 def write_json_atomic(path: str | os.PathLike, data, indent: int | None = 1) -> Path:
-    return write_text_atomic(path, json.dumps(data, indent=indent))
+    """Whole or absent; non-finite numbers become null (see `finite_json`)."""
+    return write_text_atomic(path, json.dumps(finite_json(data), indent=indent, allow_nan=False))
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:

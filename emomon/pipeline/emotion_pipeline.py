@@ -125,6 +125,9 @@ class EmotionPipeline:
         keypoints = dets.data.get("keypoints") if dets.data else None
         persons: list[PersonResult | None] = [None] * len(dets)
         for i in sorted(raw):
+            if not raw[i].is_finite:  # the predictor leaves NaN/inf persons out; a custom one might not
+                log.debug("frame %d: detection %d has non-finite emotion scores; left out", index, i)
+                continue
             probs, vad = self.smoother.update(ids[i], self._n, raw[i].probs, raw[i].vad)
             persons[i] = PersonResult(
                 index=i, box=boxes[i], probs=probs, vad=vad, track_id=ids[i],

@@ -1,41 +1,103 @@
 """Run outputs, each optional: annotated video, JSONL log, CSV, per-track summary JSON.
 
-Written as the run goes (JSONL and CSV are flushed per frame), and closed in `finally` blocks so that an
-early stop (Ctrl-C, max-frames, a dropped stream, an error) still leaves a playable video and valid files.
+Written as the run goes, and closed in `finally` blocks so that an early stop (Ctrl-C, SIGTERM, max-frames, a
+dropped stream, an error) still leaves a playable video and valid files. Every write is checked:
+
+- JSONL and CSV go straight to the OS, one whole frame per write. A failed write (a full disk) is cut back
+  to the last complete line and raised as an InputError naming the file and the cause; `mark()` and
+  `rollback()` let the runner take a frame back out of one output when another output fails on it.
+- The video (OpenCV, whose `write` reports nothing) is checked around every frame: before it, that its file
+  system still has room to finish the file (the encoder's buffer and the index written on release), after
+  it, that the writer is open and the file system is not full; after release, that the file is a playable
+  video holding every frame written. A video that cannot be finished is removed, never left unplayable.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import io
 import json
 import logging
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from emomon.kernel import InputError, ensure_parent, output_fps
+from emomon.kernel.files import check_writable, write_error
 from fusion import EMOTIC_CATEGORIES, VAD_NAMES
 
 log = logging.getLogger(__name__)
 
+# The video containers the writer produces, and the codec each is written with.
+VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
-class JsonlWriter:
-    """One JSON object per processed frame (`FrameResult.record()`), flushed as it goes."""
+
+class _RecordFile:
+    """A file written in whole records, unbuffered: every `append` lands completely or not at all."""
 
     def __init__(self, path):
         self.path = ensure_parent(path)
         try:
-            self._f = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._f = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
         except OSError as exc:
-            raise InputError(f"cannot write '{self.path}': {exc.strerror}") from None
+            raise write_error(self.path, exc) from None
+        self.size = 0
 
-    def write(self, record: dict) -> None:
-        self._f.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._f.flush()
+    def append(self, data: bytes) -> None:
+        start = self.size
+        view = memoryview(data)
+        try:
+            while view:
+                n = self._f.write(view)
+                self.size += n
+                view = view[n:]
+        except OSError as exc:
+            self.truncate(start)
+            raise write_error(self.path, exc) from None
+
+    def truncate(self, size: int) -> None:
+        """Cut the file back to `size` bytes (the end of its last whole record); a failure is only logged."""
+        if self._f.closed or size >= self.size:
+            return
+        try:
+            os.ftruncate(self._f.fileno(), size)
+            self._f.seek(size)
+            self.size = size
+        except OSError as exc:
+            log.warning("could not cut '%s' back to its last whole line: %s", self.path, exc.strerror or exc)
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError as exc:
+                raise write_error(self.path, exc) from None
+
+
+class JsonlWriter:
+    """One JSON object per processed frame (`FrameResult.record()`), on disk as soon as it is written."""
+
+    def __init__(self, path):
+        self._file = _RecordFile(path)
+        self.path = self._file.path
+
+    def write(self, record: dict) -> None:
+        self._file.append((json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8"))
+
+    def mark(self) -> int:
+        """Where the next frame starts; `rollback(mark)` takes every later frame back out."""
+        return self._file.size
+
+    def rollback(self, mark: int) -> None:
+        self._file.truncate(mark)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 CSV_COLUMNS = (["frame", "time", "track_id", "x1", "y1", "x2", "y2", "score", "top1", "top1_prob"]
@@ -46,50 +108,325 @@ class CsvWriter:
     """The same content as the JSONL (flattened from the same frame record), one row per person per frame."""
 
     def __init__(self, path):
-        self.path = ensure_parent(path)
+        self._file = _RecordFile(path)
+        self.path = self._file.path
         try:
-            self._f = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-        except OSError as exc:
-            raise InputError(f"cannot write '{self.path}': {exc.strerror}") from None
-        self._w = csv.writer(self._f)
-        self._w.writerow(CSV_COLUMNS)
+            self._file.append(self._rows([CSV_COLUMNS]))
+        except InputError:
+            self._file.close()
+            self.path.unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def _rows(rows) -> bytes:
+        buf = io.StringIO(newline="")
+        csv.writer(buf).writerows(rows)
+        return buf.getvalue().encode("utf-8")
 
     def write(self, record: dict) -> None:
+        rows = []
         for p in record["persons"]:
             top1, top1_p = p["top"][0]
-            self._w.writerow([record["frame"], record["time"], "" if p["track_id"] is None else p["track_id"],
-                              *p["box"], p["score"], top1, top1_p, *p["vad"].values(), *p["emotions"].values()])
-        self._f.flush()
+            rows.append([record["frame"], record["time"], "" if p["track_id"] is None else p["track_id"],
+                         *p["box"], p["score"], top1, top1_p, *p["vad"].values(), *p["emotions"].values()])
+        if rows:
+            self._file.append(self._rows(rows))
+
+    def mark(self) -> int:
+        return self._file.size
+
+    def rollback(self, mark: int) -> None:
+        self._file.truncate(mark)
 
     def close(self) -> None:
-        if not self._f.closed:
+        self._file.close()
+
+
+class SummaryWriter:
+    """The summary JSON: written once, at the end, but with its room on disk taken as the run goes.
+
+    A temporary file beside the summary is grown (allocated, not just sized) ahead of what the summary will
+    need, as part of each frame. A full disk therefore stops the run at a frame whose summary still fits,
+    and the summary is written into space it already holds, then renamed onto its name: whole or absent,
+    never a `.tmp` left behind (except after SIGKILL, like any temporary file).
+    """
+
+    BASE, PER_TRACK = 8 << 10, 2 << 10  # bytes of the JSON (indent 1): measured at most ~1.8 KiB per track
+
+    def __init__(self, path):
+        self.path = ensure_parent(path)
+        self.tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self._f = open(self.tmp, "wb", buffering=0)  # noqa: SIM115 - closed in write() or discard()
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
+        self.reserved = 0
+        try:
+            self.reserve(0)
+        except InputError:
+            self.discard()
+            raise
+
+    def reserve(self, tracks: int) -> None:
+        """Hold room for a summary of `tracks` tracks; InputError (nothing else changed) when the disk is full."""
+        need = self.BASE + self.PER_TRACK * tracks
+        if need <= self.reserved:
+            return
+        target = max(need, 2 * self.reserved)
+        try:
+            _allocate(self._f, target)
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
+        self.reserved = target
+
+    def write(self, data: dict) -> None:
+        """Write the summary into the held room and rename it onto its name; InputError when it cannot."""
+        blob = json.dumps(data, indent=1, allow_nan=False).encode("utf-8")
+        try:
+            self._f.seek(0)
+            view = memoryview(blob)
+            while view:
+                view = view[self._f.write(view):]
+            self._f.truncate(len(blob))
             self._f.close()
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise write_error(self.path, exc) from None
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (every failure path); errors are logged, never raised."""
+        try:
+            if not self._f.closed:
+                self._f.close()
+        except OSError:
+            pass
+        try:
+            self.tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove the temporary file '%s': %s", self.tmp, exc.strerror or exc)
+
+
+def _allocate(f, size: int) -> None:
+    """Make `f` hold `size` bytes of disk: allocated blocks, so that writing into them cannot fail for room."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is not None:
+        try:
+            fallocate(f.fileno(), 0, size)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+    end = f.seek(0, os.SEEK_END)  # no fallocate here: write zeros up to `size`
+    if end < size:
+        try:
+            block = bytes(min(size - end, 1 << 20))
+            while end < size:
+                end += f.write(block[: size - end])
+        except OSError:
+            f.truncate(end)
+            raise
+
+
+def video_codec(path) -> str:
+    """The codec for a video output, from its extension; InputError for an extension it cannot write."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in VIDEO_CODECS:
+        known = ", ".join(VIDEO_CODECS)
+        what = f"unknown extension '{suffix}'" if suffix else "no extension"
+        raise InputError(f"cannot write video '{path}': {what} (use one of {known})")
+    return VIDEO_CODECS[suffix]
+
+
+def check_video_path(path) -> Path:
+    """Before any work: a known extension and a folder where the file can be created."""
+    video_codec(path)
+    return check_writable(path)
+
+
+@contextmanager
+def _quiet_opencv():
+    """OpenCV logs its own warning per failed open or write; ours say it in one line."""
+    logging_api = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_api is None:
+        yield
+        return
+    level = logging_api.getLogLevel()
+    logging_api.setLogLevel(logging_api.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging_api.setLogLevel(level)
+
+
+def free_bytes(folder) -> int | None:
+    """Bytes this process may still write on `folder`'s file system (root may use the reserved blocks);
+    None where the file system does not say."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return None
+    if st.f_blocks == 0:
+        return None
+    blocks = st.f_bfree if hasattr(os, "geteuid") and os.geteuid() == 0 else st.f_bavail
+    return blocks * st.f_frsize
 
 
 class VideoWriter:
-    """MP4 (mp4v) at the source's frame rate; opened lazily on the first frame to learn its size."""
+    """MP4 (mp4v; MJPG for .avi/.mkv) at the source's frame rate.
 
-    def __init__(self, path, fps: float | None):
+    Opened with `open(size)` (the runner does so before the first frame, from the source's reported size),
+    else at the first `write`. Every frame is checked as described in the module docstring.
+    """
+
+    BUFFER_GUESS = 256 << 10  # what FFmpeg holds before writing to the file (measured; updated as it flushes)
+    INDEX_BASE, INDEX_PER_FRAME = 16 << 10, 32  # the index written on release (MP4 moov, AVI idx1), generously
+
+    def __init__(self, path, fps: float | None, size: tuple[int, int] | None = None):
+        self.fourcc = video_codec(path)
         self.path = ensure_parent(path)
         self.fps = output_fps(fps)
         self._writer = None
+        self._size: tuple[int, int] | None = None
         self.frames = 0
+        self._on_disk = 0  # bytes the encoder has written to the file so far
+        self._frames_on_disk = 0  # frames written when the file last grew
+        self._buffer = self.BUFFER_GUESS
+        self._broken = False  # a check after a write failed: the file cannot be trusted
+        if size is not None:
+            self.open(size)
+
+    @property
+    def opened(self) -> bool:
+        return self._writer is not None
+
+    def open(self, size: tuple[int, int]) -> None:
+        """Create the file for frames of `size` (width, height); InputError naming the real cause."""
+        w, h = int(size[0]), int(size[1])
+        with _quiet_opencv():
+            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (w, h))
+        if not writer.isOpened():
+            writer.release()
+            raise InputError(f"cannot write video '{self.path}': {self._open_failure(w, h)}")
+        self._writer, self._size = writer, (w, h)
+        self._on_disk = self._file_size()
+
+    def _open_failure(self, w: int, h: int) -> str:
+        """Why OpenCV could not open the writer: the folder, the frame size, or the format itself."""
+        try:
+            check_writable(self.path)
+        except InputError as exc:
+            return str(exc).split(": ", 1)[-1]
+        if w < 1 or h < 1:
+            return f"the frame size {w}x{h} is empty"
+        with tempfile.TemporaryDirectory(prefix="emomon-probe-") as tmp, _quiet_opencv():
+            probe = cv2.VideoWriter(str(Path(tmp) / f"probe{self.path.suffix.lower()}"),
+                                    cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (64, 48))
+            small_ok = probe.isOpened()
+            probe.release()
+        if small_ok:
+            return (f"the {self.fourcc} codec of {self.path.suffix.lower()} files cannot encode {w}x{h} frames "
+                    "(too large)")
+        return f"this OpenCV build cannot write {self.path.suffix.lower()} files with the {self.fourcc} codec"
 
     def write(self, image: np.ndarray) -> None:
         if self._writer is None:
-            h, w = image.shape[:2]
-            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".mov") else "MJPG"))
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
-            if not self._writer.isOpened():
-                raise InputError(f"cannot write video '{self.path}' (unsupported extension or folder not writable)")
-            self._size = (w, h)
+            self.open((image.shape[1], image.shape[0]))
         if (image.shape[1], image.shape[0]) != self._size:  # a stream that changed resolution
             image = cv2.resize(image, self._size)
-        self._writer.write(image)
+        self._check_room()
+        with _quiet_opencv():
+            self._writer.write(image)
         self.frames += 1
+        try:
+            self._check_written()
+        except InputError:
+            self._broken = True
+            raise
+
+    # -- checks ---------------------------------------------------------------------------------------
+
+    def _file_size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def _frame_bytes(self) -> int:
+        """Encoded bytes per frame: measured once the encoder has written to the file, else a guess."""
+        w, h = self._size
+        if self._frames_on_disk and self._on_disk > 1024:
+            return max(1, self._on_disk // self._frames_on_disk)
+        return max(4096, w * h * 3 // 16)
+
+    def room_needed(self) -> int:
+        """Free bytes needed to take one more frame and still finish the file: what the encoder holds in
+        memory, the next frame (twice: key frames are larger) and the index written on release."""
+        per_frame = self._frame_bytes()
+        held = max(self._buffer, (self.frames - self._frames_on_disk) * per_frame)
+        return held + 2 * per_frame + self.INDEX_BASE + self.INDEX_PER_FRAME * (self.frames + 1)
+
+    def _check_room(self) -> None:
+        free = free_bytes(self.path.parent)
+        if free is None:
+            return
+        need = self.room_needed()
+        if free < need:
+            raise InputError(f"cannot write '{self.path}': No space left on device ({free >> 10} KiB free, "
+                             f"about {need >> 10} KiB needed to add a frame and finish the video)")
+
+    def _check_written(self) -> None:
+        if not self._writer.isOpened():
+            raise InputError(f"cannot write '{self.path}': the video encoder stopped")
+        size = self._file_size()
+        if size < self._on_disk:
+            raise InputError(f"cannot write '{self.path}': the file shrank while writing (removed or replaced?)")
+        if size > self._on_disk:
+            self._buffer = max(self._buffer, size - self._on_disk)
+            self._on_disk, self._frames_on_disk = size, self.frames
+            if free_bytes(self.path.parent) == 0:  # the encoder's last write filled the disk: it was cut
+                raise InputError(f"cannot write '{self.path}': No space left on device")
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()  # writes the index: the file is playable from here on
-            self._writer = None
+        """Release (writes the index: the file is playable from here on) and check the result: InputError,
+        with the file removed, when it is not a playable video holding every frame written."""
+        if self._writer is None:
+            return
+        writer, self._writer = self._writer, None
+        with _quiet_opencv():
+            writer.release()
+        if self.frames == 0:  # opened before a first frame that never came: an empty container, not a video
+            self._remove()
+            log.info("no frame was written: removed the empty video '%s'", self.path)
+            return
+        if self._broken:  # the error that said so is already on its way
+            self._remove()
+            log.warning("removed the unfinished video '%s'", self.path)
+            return
+        problem = self._verify()
+        if problem:
+            self._remove()
+            if free_bytes(self.path.parent) == 0:
+                problem = "No space left on device"
+            raise write_error(self.path, OSError(0, f"{problem}; the unplayable file was removed"))
 
+    def _verify(self) -> str | None:
+        if self._file_size() == 0:
+            return "the finished file is empty"
+        with _quiet_opencv():
+            cap = cv2.VideoCapture(str(self.path))
+            try:
+                if not cap.isOpened() or not cap.read()[0]:
+                    return "the finished file is not a playable video"
+                count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            finally:
+                cap.release()
+        if count > 0 and count != self.frames:
+            return f"the finished file holds {count} of {self.frames} frames"
+        return None
+
+    def _remove(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove '%s': %s", self.path, exc.strerror or exc)

@@ -89,6 +89,9 @@ class EmotionOverlay:
             column = detections.data.get(EMOTION) if detections.data else None
             persons = [] if column is None else list(column)
         persons = list(persons) + [None] * max(0, n - len(persons))
+        # NaN/inf never reach the drawing code (OpenCV needs integers): a person whose scores are not finite
+        # (a broken model) gets no panel. Boxes are finite already: supervision's Detections refuse NaN/inf.
+        persons = [p if p is not None and p.is_finite else None for p in persons[:n]]
         ids = [_track_id(detections, persons, i) for i in range(n)]
         colors = np.array([tid if tid is not None else i for i, tid in enumerate(ids)])
         boxes = sv.BoxAnnotator(color=self.palette, thickness=st.box)
@@ -149,7 +152,7 @@ class EmotionOverlay:
             self._vad(image, vad, px + pw - st.pad - vad_w, y + base, st)
         for name, prob in rows:
             y += st.line
-            p = float(np.clip(prob, 0.0, 1.0))
+            p = _unit(prob)
             cv2.putText(image, name, (x, y + base), FONT, st.font, TEXT, st.thick, cv2.LINE_AA)
             bx = x + name_w + st.pad
             self._bar(image, bx, y + base - st.bar_h - round(st.s), st.bar_w, st, p, color.as_bgr())
@@ -161,7 +164,7 @@ class EmotionOverlay:
         """A horizontal bar filled to `value` (0..1); with `mid`, filled from the neutral centre instead."""
         cv2.rectangle(image, (x, top), (x + width, top + st.bar_h), TRACK_BG, -1)
         start = x + width // 2 if mid else x
-        end = x + round(width * value)
+        end = x + round(width * _unit(value, 0.5 if mid else 0.0))
         cv2.rectangle(image, (min(start, end), top), (max(start, end), top + st.bar_h), fill, -1)
         if mid:
             cv2.line(image, (start, top - round(st.s)), (start, top + st.bar_h + round(st.s)), TEXT,
@@ -172,13 +175,19 @@ class EmotionOverlay:
         read at a glance; valence is red below neutral and green above."""
         label_w = cv2.getTextSize("D", FONT, st.small_font, st.thick)[0][0] + round(2 * st.s)
         for k, (short, name) in enumerate(VAD):
-            value = float(np.clip((float(vad.get(name, 5.5)) - 1.0) / 9.0, 0.0, 1.0))
+            value = _unit((float(vad.get(name, 5.5)) - 1.0) / 9.0, 0.5)  # NaN: drawn as neutral
             cx = x + k * st.vad_cell
             cv2.putText(image, short, (cx, baseline), FONT, st.small_font, TEXT, st.thick, cv2.LINE_AA)
             fill = VAD_FILL[short] if short != "V" else (VAD_FILL["V+"] if value >= 0.5 else VAD_FILL["V-"])
             width = st.vad_cell - label_w - st.pad
             top = baseline - st.bar_h - round(st.s)
             self._bar(image, cx + label_w, top, width, st, value, fill, mid=True)
+
+
+def _unit(value, nan: float = 0.0) -> float:
+    """`value` clipped to 0..1, with `nan` for NaN (a bar cannot be NaN pixels long)."""
+    value = float(value)
+    return nan if np.isnan(value) else min(1.0, max(0.0, value))
 
 
 def _readable(color: sv.Color) -> tuple[int, int, int]:

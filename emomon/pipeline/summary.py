@@ -1,12 +1,32 @@
-"""Per-track summary over a whole run: dominant emotion, mean VAD, first/last seen."""
+"""Per-track summary over a whole run: dominant emotion, mean VAD, first/last seen.
+
+Never holds a non-finite number: persons with NaN/inf scores (a broken model) are not counted into the
+means, and `to_dict` writes any non-finite float as null, so the summary is always valid JSON.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fusion import EMOTIC_CATEGORIES, VAD_NAMES, PersonResult
+from fusion.results import finite as _num  # rounded, or None where NaN/inf
+
+log = logging.getLogger(__name__)
+
+
+def json_safe(value):
+    """`value` with every non-finite float (also numpy's) replaced by None, through dicts, lists and tuples."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
 
 
 @dataclass
@@ -26,14 +46,14 @@ class TrackStats:
         order = np.argsort(-mean, kind="stable")[:top_k]
         return {
             "track_id": self.track_id,
-            "first_frame": self.first_frame, "first_time": round(self.first_time, 3),
-            "last_frame": self.last_frame, "last_time": round(self.last_time, 3),
+            "first_frame": self.first_frame, "first_time": _num(self.first_time, 3),
+            "last_frame": self.last_frame, "last_time": _num(self.last_time, 3),
             "frames": self.frames,
             "dominant_emotion": EMOTIC_CATEGORIES[int(order[0])],
-            "mean_top": [[EMOTIC_CATEGORIES[i], round(float(mean[i]), 4)] for i in order],
+            "mean_top": [[EMOTIC_CATEGORIES[i], _num(mean[i], 4)] for i in order],
             "top1_counts": dict(sorted(self.top1_counts.items(), key=lambda kv: -kv[1])),
-            "mean_vad": {n: round(float(v), 3) for n, v in zip(VAD_NAMES, self.vad_sum / max(self.frames, 1))},
-            "mean_emotions": {n: round(float(p), 5) for n, p in zip(EMOTIC_CATEGORIES, mean)},
+            "mean_vad": {n: _num(v, 3) for n, v in zip(VAD_NAMES, self.vad_sum / max(self.frames, 1))},
+            "mean_emotions": {n: _num(p, 5) for n, p in zip(EMOTIC_CATEGORIES, mean)},
         }
 
 
@@ -45,10 +65,15 @@ class RunSummary:
         self.frames = 0
         self.persons = 0
         self.untracked = 0
+        self.nonfinite = 0  # persons left out because their scores were NaN/inf
 
     def add(self, frame: int, time: float, persons: list[PersonResult]) -> None:
         self.frames += 1
         for p in persons:
+            if not p.is_finite:  # the predictor drops these already; one would poison the track's means
+                self.nonfinite += 1
+                log.debug("summary: frame %d, track %s has non-finite scores; not counted", frame, p.track_id)
+                continue
             self.persons += 1
             tid = p.track_id
             if tid is None:
@@ -66,5 +91,5 @@ class RunSummary:
 
     def to_dict(self, **info) -> dict:
         tracks = sorted(self.tracks.values(), key=lambda t: (-t.frames, t.track_id))
-        return {**info, "frames": self.frames, "person_detections": self.persons,
-                "untracked_detections": self.untracked, "tracks": [t.to_dict() for t in tracks]}
+        return json_safe({**info, "frames": self.frames, "person_detections": self.persons,
+                          "untracked_detections": self.untracked, "tracks": [t.to_dict() for t in tracks]})

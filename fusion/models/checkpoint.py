@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from emomon.kernel import InputError, atomic_write
+from emomon.kernel import InputError, atomic_write, first_line
 from fusion.models.base import EmotionModel
 from fusion.models.categories import EMOTIC_CATEGORIES
 from fusion.models.factory import create_model, model_entry, tower_weights
@@ -63,17 +63,66 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return payload
 
 
+# Config fields that say which architecture a registered name stands for (the towers and their input size).
+# A checkpoint may change anything else (fusion kind, hidden size, CCIM, ...), but not these: "two_stream_vitb16"
+# with a tiny CNN body is another model under a real-size name.
+ARCHITECTURE_FIELDS = ("body_arch", "body_size", "scene_arch", "clip_arch")
+
+
+def _shape(t) -> str:
+    return "x".join(str(n) for n in t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def _listed(kind: str, items: list[str], n: int = 3) -> str:
+    """'2 tensors missing (a, b)': the count and the first `n` names."""
+    more = f", +{len(items) - n} more" if len(items) > n else ""
+    return f"{len(items)} tensor{'s' if len(items) != 1 else ''} {kind} ({', '.join(items[:n])}{more})"
+
+
+def check_architecture(path, name: str, config: dict) -> None:
+    """The checkpoint's config names the same towers as the registered model `name`, else CheckpointError."""
+    registered = model_entry(name).config
+    wrong = [f"{f}={config[f]!r} (model '{name}' has {getattr(registered, f)!r})"
+             for f in ARCHITECTURE_FIELDS if f in config and hasattr(registered, f)
+             and config[f] != getattr(registered, f)]
+    if wrong:
+        raise CheckpointError(f"checkpoint '{path}' says model '{name}' but holds another architecture: "
+                              f"{'; '.join(wrong)}")
+
+
+def check_state_dict(path, name: str, model: EmotionModel, state_dict) -> None:
+    """Every tensor of `state_dict` has the name and shape `model` expects (checked before loading, so a
+    mismatch is one line naming the tensors, not torch's RuntimeError with one line per tensor)."""
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"checkpoint '{path}' has no weights (state_dict is {type(state_dict).__name__})")
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [f"{k} {_shape(state_dict[k])} vs {_shape(v)}" for k, v in expected.items()
+              if k in state_dict and (not isinstance(state_dict[k], torch.Tensor) or state_dict[k].shape != v.shape)]
+    problems = [_listed(kind, items) for kind, items in (("with another shape", shapes), ("missing", missing),
+                                                          ("unexpected", unexpected)) if items]
+    if problems:
+        raise CheckpointError(f"checkpoint '{path}' does not match model '{name}' (weights of another model?): "
+                              f"{'; '.join(problems)}")
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu", expected_model: str | None = None,
                     model: EmotionModel | None = None) -> EmotionModel:
     """Rebuild the model from its saved config (no downloads: the towers come from the file).
 
-    `expected_model` or an existing `model` to load into makes a checkpoint of another model an error.
+    `expected_model` or an existing `model` to load into makes a checkpoint of another model an error, and so
+    does a checkpoint whose config or tensors do not fit the model its name registers (checked tensor by
+    tensor before anything is loaded).
     """
     payload = read_checkpoint(path)
     name = payload["model_name"]
     want = expected_model or (model.model_name if model is not None else None)
     if want and name != want:
         raise CheckpointError(f"checkpoint '{path}' is for model '{name}', not '{want}'")
+    if not isinstance(payload.get("config"), dict):
+        raise CheckpointError(f"checkpoint '{path}' has no model config")
+    check_architecture(path, name, payload["config"])
     if model is None:
         entry = model_entry(name)
         config = dict(payload["config"])
@@ -82,12 +131,14 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu", expected_model:
         extra = {"compute_text": False} if "clip_pretrained" in entry.pretrained_fields else {}
         try:
             model = create_model(name, pretrained=False, **config, **extra)
-        except TypeError as exc:
-            raise CheckpointError(f"checkpoint '{path}' has a config this emomon cannot build: {exc}") from exc
-    result = model.load_state_dict(payload["state_dict"], strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(f"checkpoint '{path}' does not match model '{name}': "
-                              f"missing {result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]}")
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint '{path}' has a config this emomon cannot build: "
+                                  f"{first_line(exc)}") from exc
+    check_state_dict(path, name, model, payload.get("state_dict"))
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as exc:  # checked above; anything left is still the file's fault, in one line
+        raise CheckpointError(f"checkpoint '{path}' does not load into model '{name}': {first_line(exc)}") from exc
     if config_fields := {k: v for k, v in payload["config"].items() if hasattr(model.config, k)}:
         model.config = dataclasses.replace(model.config, **config_fields)  # report the original weights
     model.source = ModelSource("checkpoint", name, checkpoint=str(path), metadata=payload.get("metadata") or {},
