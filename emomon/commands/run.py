@@ -11,6 +11,7 @@ from emomon.commands.options import (
     add_detector_arguments,
     add_model_arguments,
     add_pipeline_arguments,
+    integer,
     monitor_config,
 )
 
@@ -28,8 +29,8 @@ def register(sub) -> None:
     add_detector_arguments(p)
     add_pipeline_arguments(p)
     p.add_argument("--show", action="store_true", help="show a live window (q or Esc stops)")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after N processed frames")
-    p.add_argument("--vid-stride", type=int, default=1, help="process every N-th frame")
+    p.add_argument("--max-frames", type=integer(1), default=None, help="stop after N processed frames (>= 1)")
+    p.add_argument("--vid-stride", type=integer(1), default=1, help="process every N-th frame (>= 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -45,8 +46,6 @@ def run(args) -> int:
     from stream import open_source
 
     log = logging.getLogger("emomon.run")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise InputError("--max-frames must be >= 1")
     if not (args.output or args.jsonl or args.csv or args.summary or args.show):
         log.warning("no output chosen (--output, --jsonl, --csv, --summary or --show): printing a summary only")
     config = monitor_config(args)  # validates options before loading models
