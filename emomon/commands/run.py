@@ -38,7 +38,6 @@ def register(sub) -> None:
 def run(args) -> int:
     import logging
 
-    from emomon.kernel import InputError
     from emomon.pipeline import OutputPaths, RunReport, build_pipeline, run_pipeline
     from emomon.pipeline.interrupts import Terminated
     from emomon.pipeline.runner import check_outputs
