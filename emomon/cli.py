@@ -2,8 +2,8 @@
 
 Each subcommand lives in its own module that exposes `register(subparsers)`; the module sets
 `func(args) -> int` on its parser. Heavy imports (torch, ultralytics) happen inside `func`, so
-`emomon --help` stays fast. Exit codes: 0 success, 2 bad input (one line on stderr), 1 unexpected error,
-130 interrupted.
+`emomon --help` stays fast. Exit codes: 0 success, 2 bad input or a failed write (one line on stderr),
+1 unexpected error, 130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP.
 """
 
 from __future__ import annotations
