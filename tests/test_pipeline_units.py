@@ -217,15 +217,15 @@ def test_record_and_summary_never_hold_a_non_finite_number():
     strict_json(json.dumps(d, allow_nan=False))
 
 
-def test_json_writers_refuse_non_finite_numbers(tmp_path):
-    """The last line of defence: emomon's JSON writers raise instead of writing `NaN`."""
+def test_json_writers_never_write_non_finite_numbers(tmp_path):
+    """The last line of defence: the per-frame writer raises instead of writing `NaN` (records are made finite
+    before it), and whole-file JSON (summaries, training results) writes non-finite numbers as null."""
     writer = JsonlWriter(tmp_path / "o.jsonl")
     with pytest.raises(ValueError):
         writer.write({"frame": 0, "time": float("nan"), "persons": []})
     writer.close()
-    with pytest.raises(ValueError):
-        write_json_atomic(tmp_path / "s.json", {"fps": float("inf")})
-    assert not (tmp_path / "s.json").exists()
+    write_json_atomic(tmp_path / "s.json", {"fps": float("inf"), "mAP": [0.5, float("nan")]})
+    assert json.loads((tmp_path / "s.json").read_text()) == {"fps": None, "mAP": [0.5, None]}
 
 
 def nan_model(trained_model):
