@@ -100,6 +100,7 @@ def test_metadata_round_trips(exported, name):
         assert meta["graph"] == graph and meta["precision"] == "fp32" and meta["opset"] == str(OPSET)
         assert meta["model_name"] == name and meta["model_class"] == type(model).__name__
         assert json.loads(meta["config"]) == json.loads(json.dumps(dataclasses.asdict(model.config)))
+        assert meta["scene_fit"] == model.config.scene_fit == model.scene_preprocess.resize
         for side in ("body", "scene"):
             pre = json.loads(meta[f"{side}_preprocess"])
             assert Preprocess(pre["size"], tuple(pre["mean"]), tuple(pre["std"]), pre["resize"]) == \
@@ -107,6 +108,29 @@ def test_metadata_round_trips(exported, name):
         assert meta["weights_sha256"] == weights and len(weights) == 64
         assert meta["emomon_version"] and meta["model_hash"]
         check_metadata(meta, path, model=model, graph=graph, precision="fp32")
+
+
+def test_scene_fit_is_recorded_and_checked(tmp_path):
+    """The fit the scene graph's inputs were made with travels in the metadata; a model with another fit (or a
+    file that says another fit) is refused by name, and files written before `emomon.scene_fit` existed are
+    read from their scene preprocessing."""
+    torch.manual_seed(0)
+    boxed = create_model("two_stream_tiny", pretrained=False, scene_fit="letterbox").eval()
+    files = ensure_onnx(boxed, cache_dir=tmp_path / "onnx")
+    meta = read_onnx_metadata(files["scene"])
+    assert meta["scene_fit"] == "letterbox" and json.loads(meta["config"])["scene_fit"] == "letterbox"
+    assert json.loads(meta["scene_preprocess"])["resize"] == "letterbox"
+    check_metadata(meta, files["scene"], model=boxed, graph="scene")
+    squashed = _tiny("two_stream_tiny")  # the same weights, the default fit
+    with pytest.raises(OnnxFileError, match="exported for scene_fit='letterbox', the model uses 'squash'"):
+        check_metadata(meta, files["scene"], model=squashed)
+    with pytest.raises(OnnxFileError, match="scene_fit='center_crop'"):
+        check_metadata({**meta, "scene_fit": "center_crop"}, files["scene"], model=boxed)  # hash alone would pass
+    old = {k: v for k, v in meta.items() if k != "scene_fit"}
+    check_metadata(old, files["scene"], model=boxed)
+    old["scene_preprocess"] = json.dumps({**json.loads(meta["scene_preprocess"]), "resize": "shortest_center_crop"})
+    with pytest.raises(OnnxFileError, match="exported for scene_fit='center_crop'"):
+        check_metadata(old, files["scene"], model=boxed)
 
 
 def test_weights_hash_sees_one_changed_weight():

@@ -236,6 +236,49 @@ def test_dataset_crops_body_and_uses_cached_features(mat_dataset, tmp_path):
     assert cache.misses == 2
 
 
+def test_exif_rotated_jpeg_is_cropped_in_the_annotated_pixel_grid(tmp_path):
+    """A JPEG stored 80x48 with EXIF orientation 6 (a viewer shows it rotated, 48x80): the annotators' boxes
+    are in the stored grid, so the box check and the crop both use the stored pixels, and the file is counted."""
+    from PIL import Image
+
+    from training.dataset import crop_box, read_image
+
+    root = tmp_path / "x"
+    folder = root / "emotic" / "framesdb" / "images"
+    folder.mkdir(parents=True)
+    rgb = np.zeros((48, 80, 3), np.uint8)
+    rgb[:, :40] = (255, 0, 0)  # stored left half red, right half blue
+    rgb[:, 40:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb).save(folder / "rot.jpg", exif=exif.tobytes(), quality=95)
+    write_jpg(folder / "plain.jpg", w=80)  # no orientation tag: not counted
+    with Image.open(folder / "rot.jpg") as im:
+        assert im.getexif()[0x0112] == 6 and im.size == (80, 48)
+    (root / "emotic_pre").mkdir()
+    with open(root / "emotic_pre" / "train.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["Index", "Folder", "Filename", "Image Size", "BBox", "Categorical_Labels",
+                    "Continuous_Labels", "Gender", "Age"])
+        # x 50..76 lies in the blue half of the stored grid, and outside the 48-wide rotated picture
+        for i, (name, box) in enumerate([("rot.jpg", [50, 4, 76, 44]), ("rot.jpg", [4, 4, 30, 44]),
+                                         ("plain.jpg", [5, 10, 20, 30])]):
+            w.writerow([i, "framesdb/images", name, "[80, 48]", str(box), "['Peace']", "[5, 5, 5]", "M", "A"])
+    split = load_split(root, "train")
+    assert [r.bbox for r in split.records] == [(50, 4, 76, 44), (4, 4, 30, 44), (5, 10, 20, 30)]
+    assert split.report.skipped == {} and "boxes clamped to the image" not in split.report.notes
+    assert split.report.exif_oriented == 1 and "1 image file(s) with an EXIF orientation tag" in split.report.summary()
+    image = read_image(split.records[0].image_path)
+    assert image.shape == (48, 80, 3)  # the stored grid, not the 48-wide rotated view
+    blue, red = crop_box(image, split.records[0].bbox), crop_box(image, split.records[1].bbox)
+    assert blue.shape == (40, 26, 3) and blue[..., 0].min() > 200 and blue[..., 2].max() < 60  # BGR: all blue
+    assert red.shape == (40, 26, 3) and red[..., 2].min() > 200 and red[..., 0].max() < 60
+    pre = Preprocess(8, (0, 0, 0), (1, 1, 1), "squash")
+    item = EmoticDataset(split.records, pre, pre)[0]
+    assert item["valid"] == 1 and item["body"][2].mean() > 0.9 and item["body"][0].mean() < 0.1  # RGB: blue
+    assert load_split(root, "train", check_images=False).report.exif_oriented == 0  # no file opened
+
+
 # ---------------------------------------------------------------------- bad data
 def test_bad_data_clear_errors(tmp_path, mat_dataset):
     with pytest.raises(InputError, match="does not exist"):

@@ -30,7 +30,7 @@ _EXPORTS = {
     "TrainConfig": "training.config", "load_config": "training.config", "VARIANTS": "training.config",
     "train": "training.trainer", "RunResult": "training.trainer",
     "evaluate_checkpoint": "training.evaluation",
-    "run_ablation": "training.ablation",
+    "run_ablation": "training.ablation", "run_sweep": "training.ablation",
     "make_synthetic": "training.synthetic",
 }
 

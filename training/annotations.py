@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 LAYOUTS = ("mat", "tandon_csv", "kaggle_csv")
 MIN_BOX = 4  # pixels: a clamped box thinner than this is not a usable crop
+EXIF_ORIENTATION = 0x0112  # the EXIF tag; 1 = stored upright, 2..8 = a viewer would flip/rotate
+EXIF_NOTE = "image file(s) with an EXIF orientation tag, read unrotated (boxes are in the stored pixel grid)"
 
 
 def _norm(name: str) -> str:
@@ -82,6 +84,11 @@ class LoadReport:
     @property
     def kept(self) -> int:
         return self.persons_read - sum(self.skipped.values())
+
+    @property
+    def exif_oriented(self) -> int:
+        """Image files with an EXIF orientation tag other than 1 (read unrotated, in the annotation's grid)."""
+        return self.notes[EXIF_NOTE]
 
     def skip(self, reason: str, where: str) -> None:
         self.skipped[reason] += 1
@@ -415,6 +422,14 @@ def _read_kaggle_csv(path: Path) -> list[_RawPerson]:
 
 
 # ------------------------------------------------------------------------------------------------ images
+def _orientation(im) -> int:
+    """A PIL image's EXIF orientation (1 when absent or unreadable: a broken EXIF block is no reason to skip)."""
+    try:
+        return int(im.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # noqa: BLE001 - PIL raises several types for malformed EXIF
+        return 1
+
+
 class _ImageResolver:
     """Maps an annotation's image reference to a file, caching existence checks and image sizes."""
 
@@ -428,6 +443,7 @@ class _ImageResolver:
                                       self.ann_dir / "img_arrs", self.root / "archive" / "img_arrs",
                                       self.ann_dir.parent) if d.is_dir()]
         self._sizes: dict[Path, tuple[int, int] | None] = {}
+        self.exif_oriented: set[Path] = set()  # files whose EXIF orientation is not 1
 
     def _image_roots(self, sample: list[str]) -> list[Path]:
         if self._roots is None:
@@ -467,7 +483,9 @@ class _ImageResolver:
         return self._by_name.get(name)
 
     def size(self, path: Path) -> tuple[int, int] | None:
-        """(width, height) read from the file header (or the .npy header), None if unreadable."""
+        """(width, height) read from the file header (or the .npy header), None if unreadable. This is the
+        stored pixel grid, EXIF orientation ignored (PIL does not apply it), as `training.dataset` decodes;
+        files with an orientation tag are remembered for the load report."""
         if path not in self._sizes:
             try:
                 if path.suffix.lower() == ".npy":
@@ -478,6 +496,8 @@ class _ImageResolver:
 
                     with Image.open(path) as im:
                         self._sizes[path] = im.size
+                        if _orientation(im) != 1:
+                            self.exif_oriented.add(path)
             except Exception:  # noqa: BLE001 - any unreadable image is counted, not raised
                 self._sizes[path] = None
         return self._sizes[path]
@@ -565,6 +585,8 @@ def load_split(data: str | os.PathLike, split: str, *, check_images: bool = True
     resolver = _ImageResolver(source, path)
     sample = [r.image for r in raw[:20] if not r.image.startswith(("npy:", "name:"))]
     records = [rec for r in raw if (rec := _check(r, resolver, sample, report, check_images)) is not None]
+    if resolver.exif_oriented:
+        report.notes[EXIF_NOTE] = len(resolver.exif_oriented)
     if not records and not allow_empty:
         why = report.summary() if raw else f"'{path}' holds no persons for '{split}'"
         raise InputError(f"split '{split}' has no usable persons: {why}")

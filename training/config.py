@@ -46,14 +46,15 @@ class TrainConfig:
     asl_gamma_neg: float = 4.0
     asl_gamma_pos: float = 0.0
     asl_clip: float = 0.05
+    category_reduction: str = "sum"  # sum | mean over the 26 categories (sum: Tandon-A/emotic, the ASL paper)
     vad_loss: str = "huber"  # huber | l1
     huber_delta: float = 1.0
-    vad_weight: float = 0.5
+    vad_weight: float = 0.5  # loss = category + vad_weight * VAD; sum + 0.5: chosen by the val sweep (training/results)
     # variant knobs
     sampler: str = "uniform"  # uniform | class_balanced
     cb_beta: float = 0.999
     ccim_prototypes: int = 32
-    clef_lambda: float = 1.0
+    clef_lambda: float | None = None  # None: chosen on val from CLEF_LAMBDAS after every epoch; a number fixes it
     context_loss_weight: float = 1.0
     # optimisation
     epochs: int = 20
@@ -66,8 +67,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.01
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     mixup_alpha: float = 0.0  # > 0 enables mixup with Beta(alpha, alpha)
-    augment: bool = True  # random horizontal flips of body and scene (not of cached features)
-    amp: bool = True  # mixed precision, on CUDA only
+    augment: bool = True  # random horizontal flips of body and scene (cached embeddings: of the flipped image)
+    amp: bool = True  # mixed precision, on CUDA only (cached embeddings are computed in the same precision)
     # runtime
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -98,7 +99,8 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         choices = {"task": ("clean", "ccim", "clef_lite"), "category_loss": ("bce", "asl"),
-                   "vad_loss": ("huber", "l1"), "sampler": ("uniform", "class_balanced")}
+                   "category_reduction": ("sum", "mean"), "vad_loss": ("huber", "l1"),
+                   "sampler": ("uniform", "class_balanced")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}, got '{getattr(self, name)}'")
@@ -109,6 +111,8 @@ class TrainConfig:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0 or not 0 <= self.cb_beta < 1 or self.mixup_alpha < 0 or self.warmup_epochs < 0:
             raise InputError("need lr > 0, 0 <= cb_beta < 1, mixup_alpha >= 0, warmup_epochs >= 0")
+        if self.vad_weight < 0:
+            raise InputError(f"vad_weight must be >= 0, got {self.vad_weight}")
         if self.feature_cache and not self.freeze_scene:
             raise InputError("--feature-cache needs the scene tower frozen (freeze_scene: true): a trained "
                              "tower's embeddings change every step")
@@ -120,9 +124,14 @@ class TrainConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
-# fields that may change between a run and its --resume without changing the result
+# fields that may change between a run and its --resume without changing the result. `feature_cache` and
+# `device` are paths/places only: whether embeddings come from a cache and in which precision the run
+# computes are part of the run's identity (`run_identity`), checked beside the config.
 RESUME_FREE = {"out", "resume", "num_workers", "threads", "progress", "tensorboard", "device", "data", "feature_cache",
                "check_images", "simplifies", "eval_batch_size"}
+# lambda values the clef_lite variant chooses from on val (clef_lambda: null)
+CLEF_LAMBDAS = tuple(round(0.1 * i, 1) for i in range(11))
+IDENTITY_VERSION = 2  # 2: cached embeddings follow the flips (flipped-image rows) and the run's precision
 
 
 def _coerce(name: str, value):
@@ -222,3 +231,32 @@ def resume_mismatches(saved: dict, cfg: TrainConfig) -> list[str]:
     """Fields whose change would make a resumed run differ from an uninterrupted one."""
     now = cfg.to_dict()
     return [k for k in now if k not in RESUME_FREE and k in saved and saved[k] != now[k]]
+
+
+def precision_name(amp: bool, device_type: str, bf16_supported: bool | None = None) -> str:
+    """The precision a run trains and embeds in: bf16 (or fp16) autocast on CUDA with amp, else fp32."""
+    if not (amp and device_type == "cuda"):
+        return "fp32"
+    if bf16_supported is None:
+        import torch
+
+        bf16_supported = torch.cuda.is_bf16_supported()
+    return "bf16" if bf16_supported else "fp16"
+
+
+def run_identity(cfg: TrainConfig, precision: str) -> dict:
+    """What a run computed beyond its config fields: where each stream's embedding came from, which flips
+    it saw, its precision. A resumed or reused run must have the same (`identity_mismatches`)."""
+    return {"identity_version": IDENTITY_VERSION,
+            "scene_input": "cached_embeddings" if cfg.feature_cache else "pixels",
+            "body_input": "cached_embeddings" if cfg.cache_body else "pixels",
+            "flips": "body+scene" if cfg.augment else "none",
+            "precision": precision}
+
+
+def identity_mismatches(saved: dict | None, now: dict) -> list[str]:
+    """'key (saved -> now)' for every identity entry that differs; a run without a recorded identity
+    (older emomon: cached scenes were never flipped) differs as a whole."""
+    if not saved:
+        return ["run identity (not recorded: written by an older emomon)"]
+    return [f"{k} ({saved.get(k)} -> {v})" for k, v in now.items() if saved.get(k) != v]

@@ -1,5 +1,8 @@
 """The torch Dataset over `PersonRecord`s: body crop from `body_bbox`, scene = the whole image.
 
+Both streams use the model's own preprocessing (pass `model.body_preprocess`, `model.scene_preprocess`),
+so the scene fits its input during training exactly as at inference and export (`scene_fit`).
+
 An image that cannot be decoded mid-epoch does not stop training: its item comes back with `valid = 0`
 (zero pixels), the losses and metrics ignore it, and the count is logged. Keeping the item (rather than
 dropping it) keeps batch shapes equal on every rank under DistributedDataParallel.
@@ -24,8 +27,16 @@ from training.annotations import MIN_BOX, PersonRecord
 log = logging.getLogger(__name__)
 
 
+# Decode in the stored pixel grid, EXIF orientation ignored: EMOTIC's boxes were drawn on the stored pixels
+# (the annotation tools did not rotate), and `training.annotations` checks boxes against that grid (PIL's
+# unrotated size). cv2.imread alone would rotate EXIF-tagged files and every box on them would cut the
+# wrong region. (Inference decodes photos upright, as cv2 does: its boxes come from the detector, not a file.)
+IMREAD_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+
+
 def read_image(path: str | Path) -> np.ndarray | None:
-    """HxWx3 uint8 BGR, or None when the file is missing or undecodable. `.npy` arrays are RGB."""
+    """HxWx3 uint8 BGR in the file's stored pixel grid (EXIF orientation ignored, as annotated), or None
+    when the file is missing or undecodable. `.npy` arrays are RGB."""
     path = Path(path)
     try:
         if path.suffix.lower() == ".npy":
@@ -38,7 +49,7 @@ def read_image(path: str | Path) -> np.ndarray | None:
             if arr.dtype != np.uint8:
                 arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
             return np.ascontiguousarray(arr[..., ::-1])
-        return cv2.imread(str(path), cv2.IMREAD_COLOR)
+        return cv2.imread(str(path), IMREAD_FLAGS)
     except Exception:  # noqa: BLE001 - corrupt files of any kind are "unreadable", never a crash
         return None
 

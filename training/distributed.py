@@ -6,6 +6,7 @@ single process alike. NCCL on CUDA, gloo on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -31,6 +32,15 @@ class DistContext:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 (or fp16) autocast on CUDA when enabled; a no-op context on CPU (training, evaluation and the
+    feature cache all compute under this one context)."""
+    if enabled and device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
 
 
 def pick_device(pref: str, local_rank: int = 0) -> torch.device:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import numpy as np
@@ -16,19 +15,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from training.dataset import EmoticDataset
-from training.distributed import DistContext, gather_objects
+from training.distributed import DistContext, autocast, gather_objects
 from training.metrics import EvalResult, equal_pr_thresholds, evaluate_arrays
 from training.sampling import EpochSampler
 
 log = logging.getLogger(__name__)
-
-
-def autocast(device: torch.device, enabled: bool):
-    """bf16 (or fp16) autocast on CUDA when enabled; a no-op context on CPU."""
-    if enabled and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return contextlib.nullcontext()
 
 
 def model_inputs(model, batch: dict, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,6 +41,8 @@ def predict(model, dataset: EmoticDataset, *, batch_size: int = 128, ctx: DistCo
     was_training = model.training
     model.eval()
     parts = {"index": [], "probs": [], "vad": [], "valid": []}
+    if getattr(model, "context_head", None) is not None:  # CLEF-lite: keep both terms to vary lambda later
+        parts.update(fused_logits=[], context_logits=[])
     try:
         for batch in loader:
             with autocast(ctx.device, amp):
@@ -58,10 +51,13 @@ def predict(model, dataset: EmoticDataset, *, batch_size: int = 128, ctx: DistCo
             parts["probs"].append(model.probabilities(out["cat_logits"].float()).cpu().numpy())
             parts["vad"].append(out["vad"].float().cpu().numpy())
             parts["valid"].append(batch["valid"].numpy())
+            for key in ("fused_logits", "context_logits"):
+                if key in parts:
+                    parts[key].append(out[key].float().cpu().numpy())
     finally:
         model.train(was_training)
-    local = {k: (np.concatenate(v) if v else np.zeros((0,) + ((26,) if k == "probs" else (3,) if k == "vad"
-                                                               else ()))) for k, v in parts.items()}
+    widths = {"probs": (26,), "vad": (3,), "fused_logits": (26,), "context_logits": (26,)}
+    local = {k: (np.concatenate(v) if v else np.zeros((0,) + widths.get(k, ()))) for k, v in parts.items()}
     gathered = gather_objects(ctx, local)
     merged = {k: np.concatenate([g[k] for g in gathered]) for k in local}
     merged["index"] = merged["index"].astype(np.int64)  # a rank with no items contributes an empty float array
@@ -81,6 +77,43 @@ def score(dataset: EmoticDataset, preds: dict[str, np.ndarray], thresholds=None)
 def thresholds_from(dataset: EmoticDataset, preds: dict[str, np.ndarray]) -> np.ndarray:
     keep = preds["valid"] > 0.5
     return equal_pr_thresholds(dataset.categories.numpy()[preds["index"]][keep], preds["probs"][keep])
+
+
+# ------------------------------------------------------------------------------------------- CLEF-lite lambda
+def with_lambda(preds: dict[str, np.ndarray], lam: float) -> dict[str, np.ndarray]:
+    """CLEF-lite predictions at another lambda, from the same forward pass:
+    probs = sigmoid(fused - lambda * context) (what the model computes with `config.clef_lambda = lam`)."""
+    logits = torch.from_numpy(preds["fused_logits"]) - float(lam) * torch.from_numpy(preds["context_logits"])
+    return {**preds, "probs": torch.sigmoid(logits).numpy()}
+
+
+def choose_clef_lambda(dataset: EmoticDataset, preds: dict[str, np.ndarray],
+                       grid=None) -> tuple[float, dict[float, float]]:
+    """The lambda of `grid` (default CLEF_LAMBDAS) with the best mAP on `dataset` (val), the smallest on a
+    tie; and every lambda's mAP."""
+    from training.config import CLEF_LAMBDAS
+
+    maps = {float(lam): score(dataset, with_lambda(preds, lam)).map for lam in (grid or CLEF_LAMBDAS)}
+    best = max(maps.values())
+    return next(lam for lam, m in maps.items() if m == best), maps
+
+
+def clef_report(model, val_ds: EmoticDataset | None, val_preds, test_ds: EmoticDataset | None, test_preds,
+                lam: float) -> dict:
+    """Metrics of one CLEF-lite checkpoint at lambda = 0 (fused only), 1 (full subtraction) and `lam` (the
+    checkpoint's, chosen on val), on val and test; thresholds for each lambda from val at that lambda."""
+    out: dict = {"lambda": float(lam), "reference_mean": float(model.clef_reference.detach().float().mean())}
+    for name, value in (("lambda_0", 0.0), ("lambda_1", 1.0), ("lambda_val", float(lam))):
+        entry: dict = {"lambda": value}
+        thr = None
+        if val_ds is not None:
+            vp = with_lambda(val_preds, value)
+            thr = thresholds_from(val_ds, vp)
+            entry["val"] = score(val_ds, vp, thr).as_dict()
+        if test_ds is not None:
+            entry["test"] = score(test_ds, with_lambda(test_preds, value), thr).as_dict()
+        out[name] = entry
+    return out
 
 
 def evaluate_checkpoint(checkpoint, data, split: str = "test", *, batch_size: int = 64, device: str = "auto",
@@ -126,4 +159,10 @@ def evaluate_checkpoint(checkpoint, data, split: str = "test", *, batch_size: in
     result = score(ds, preds, thresholds=thr)
     result.extra = {"checkpoint": str(checkpoint), "split": split, "model": model.model_name,
                     "variant": model.source.metadata.get("variant")}
+    if "fused_logits" in preds:  # CLEF-lite: lambda 0, 1 and the checkpoint's, from this one forward pass
+        lam = float(model.config.clef_lambda)
+        result.extra["clef"] = {"lambda_checkpoint": lam, "lambda_chosen_on": model.source.metadata.get(
+            "clef", {}).get("lambda_chosen_on", "n/a"), **{f"mAP_{name}": score(ds, with_lambda(preds, v)).map
+                                                          for name, v in (("lambda_0", 0.0), ("lambda_1", 1.0),
+                                                                          ("lambda_checkpoint", lam))}}
     return result

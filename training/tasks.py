@@ -13,7 +13,7 @@ confounder dictionary). The variants differ only in these objects and in the sam
 | cb_sampling | `EmotionTask`     | BCE           | class-balanced  |
 
     >>> from training.losses import BCELoss, HuberVADLoss
-    >>> task = EmotionTask(BCELoss(), HuberVADLoss(), vad_weight=0.5)
+    >>> task = EmotionTask(BCELoss("sum"), HuberVADLoss(), vad_weight=0.5)
 """
 
 from __future__ import annotations
@@ -59,24 +59,40 @@ class EmotionTask:
 
 
 class ClefLiteTask(EmotionTask):
-    """CLEF-lite: a context-only (scene) branch trained jointly on the same category labels; the model
-    subtracts `clef_lambda` x its logits at inference (fusion's `context_branch`)."""
+    """CLEF-lite, trained as CLEF / counterfactual VQA train: the category loss is on the factual fused
+    score `fused = main + scene` (so the main branch learns what the context-only branch does not
+    explain), the context-only branch also gets its own loss, and the counterfactual reference `c` (the
+    main branch's output with the person removed) is learned by matching the counterfactual prediction
+    `c + scene` to the factual one with gradients to `c` only (CF-VQA's KL term, binary per category).
+
+    At evaluation the model outputs `fused - lambda * (c + scene)` (TE - lambda NDE); lambda is chosen on
+    val by the trainer (config `clef_lambda: null`) or fixed.
+    """
 
     name = "clef_lite"
 
-    def __init__(self, category_loss, vad_loss, vad_weight=0.5, *, clef_lambda: float = 1.0,
+    def __init__(self, category_loss, vad_loss, vad_weight=0.5, *, clef_lambda: float | None = None,
                  context_weight: float = 1.0):
         super().__init__(category_loss, vad_loss, vad_weight)
-        self.clef_lambda, self.context_weight = float(clef_lambda), float(context_weight)
+        self.clef_lambda = None if clef_lambda is None else float(clef_lambda)
+        self.context_weight = float(context_weight)
 
     def model_overrides(self) -> dict:
-        return {"context_branch": True, "clef_lambda": self.clef_lambda}
+        # the model's lambda is only used at evaluation; a val-chosen one is set before every checkpoint
+        return {"context_branch": True, "clef_lambda": 1.0 if self.clef_lambda is None else self.clef_lambda}
 
     def __call__(self, out, batch):
-        losses = super().__call__(out, batch)
-        ctx = weighted_mean(self.category_loss(out["context_logits"], batch["categories"]), batch["valid"])
-        losses["context_loss"] = ctx
-        losses["loss"] = losses["loss"] + self.context_weight * ctx
+        losses = super().__call__(out, batch)  # on out["cat_logits"] = the fused score while training
+        w = batch["valid"]
+        scene = out["scene_logits"]
+        ctx = weighted_mean(self.category_loss(scene, batch["categories"]), w)
+        # counterfactual prediction with gradients to the reference only: c + scene, scene detached
+        counterfactual = out["context_logits"] - scene + scene.detach()
+        target = torch.sigmoid(out["fused_logits"].detach().float())
+        ref = weighted_mean(nn.functional.binary_cross_entropy_with_logits(
+            counterfactual.float(), target, reduction="none").mean(1), w)
+        losses["context_loss"], losses["reference_loss"] = ctx, ref
+        losses["loss"] = losses["loss"] + self.context_weight * ctx + ref
         return losses
 
 
@@ -127,7 +143,7 @@ def build_task(cfg) -> EmotionTask:
     if cfg.task not in TASKS:
         raise InputError(f"unknown task '{cfg.task}': use one of {', '.join(TASKS)}")
     cat = build_category_loss(cfg.category_loss, gamma_neg=cfg.asl_gamma_neg, gamma_pos=cfg.asl_gamma_pos,
-                              clip=cfg.asl_clip)
+                              clip=cfg.asl_clip, reduction=cfg.category_reduction)
     vad = build_vad_loss(cfg.vad_loss, delta=cfg.huber_delta)
     if cfg.task == "clef_lite":
         return ClefLiteTask(cat, vad, cfg.vad_weight, clef_lambda=cfg.clef_lambda,

@@ -17,6 +17,12 @@ Run directory contents:
 
 Determinism: every epoch reseeds torch from (seed, epoch), data order and flips come from (seed, epoch),
 so a run killed after epoch k and resumed from `last.pt` ends bit-identical on CPU to one never stopped.
+A resume (and `emomon ablate`'s reuse of a finished run) is refused when the config or the run's identity
+differs: cached or computed embeddings, flips, precision (`training.config.run_identity`).
+
+CLEF-lite: after every epoch lambda is chosen on val (config `clef_lambda: null`) from one forward pass;
+the best checkpoint carries it (model config and metadata `clef`), and `final.json` reports lambda = 0,
+lambda = 1 and the chosen lambda from that same checkpoint.
 """
 
 from __future__ import annotations
@@ -38,10 +44,27 @@ from emomon.kernel import InputError, atomic_write, write_json_atomic
 from fusion import create_model, save_checkpoint
 from training import distributed as D
 from training.annotations import SplitData, load_split
-from training.config import TrainConfig, resume_mismatches, save_config
+from training.config import (
+    CLEF_LAMBDAS,
+    TrainConfig,
+    identity_mismatches,
+    precision_name,
+    resume_mismatches,
+    run_identity,
+    save_config,
+)
 from training.dataset import EmoticDataset
-from training.evaluation import autocast, model_inputs, predict, score, thresholds_from
-from training.features import FeatureCache
+from training.evaluation import (
+    autocast,
+    choose_clef_lambda,
+    clef_report,
+    model_inputs,
+    predict,
+    score,
+    thresholds_from,
+    with_lambda,
+)
+from training.features import FeatureCache, FlippedFeatures
 from training.metrics import EvalResult
 from training.sampling import EpochSampler, class_balanced_weights
 from training.tasks import build_task
@@ -237,7 +260,10 @@ class _Run:
         self.run_dir = cfg.run_dir()
         self.device = ctx.device
         self.use_amp = cfg.amp and self.device.type == "cuda"
+        self.precision = precision_name(cfg.amp, self.device.type)
+        self.identity = run_identity(cfg, self.precision)
         self.workers = _num_workers(cfg, self.device)
+        self.clef_info: dict = {}  # CLEF-lite: the lambda of the last evaluation (see clef_select)
         self.state_path, self.best_path = self.run_dir / "last.pt", self.run_dir / "best.pt"
 
     # ---------------------------------------------------------------- resume state, config
@@ -246,10 +272,10 @@ class _Run:
         cfg, run_dir, state_path, best_path = self.cfg, self.run_dir, self.state_path, self.best_path
         if cfg.resume and state_path.is_file():
             state = _read_state(state_path)
-            bad = resume_mismatches(state["config"], cfg)
+            bad = resume_mismatches(state["config"], cfg) + identity_mismatches(state.get("identity"), self.identity)
             if bad:
-                raise InputError(f"cannot resume {run_dir}: config differs in {bad} (use the same flags, or a new "
-                                 "--out)")
+                raise InputError(f"cannot resume {run_dir}: config differs in {', '.join(bad)} (use the same "
+                                 "flags and cache setting, or a new --out)")
             if not best_path.is_file():
                 raise InputError(f"cannot resume: '{best_path}' is missing next to '{state_path}'")
             return state
@@ -293,9 +319,10 @@ class _Run:
         """Frozen-tower embeddings per split (with --feature-cache), else none: the towers run per batch."""
         cfg, ctx, model = self.cfg, self.ctx, self.model
         cache = FeatureCache(cfg.feature_cache, batch_size=cfg.eval_batch_size, device=self.device,
-                             num_workers=self.workers, progress=cfg.progress and ctx.is_main) \
+                             num_workers=self.workers, progress=cfg.progress and ctx.is_main, amp=self.use_amp) \
             if cfg.feature_cache else None
         self.feats: dict[str, dict[str, torch.Tensor]] = {s: {} for s in self.splits}
+        self.flipped: dict[str, torch.Tensor] = {}  # training rows of the flipped images (augment)
         t_cache = time.perf_counter()
         if cache is not None:
             for s, d in self.splits.items():
@@ -304,6 +331,13 @@ class _Run:
                 if cfg.cache_body:
                     self.feats[s]["body_features"] = _features(
                         cache, ctx, lambda w, d=d: cache.body_features(model, d.records, write=w))
+            if cfg.augment:  # cached streams are flipped like pixels: the flipped image's embedding
+                records = self.splits["train"].records
+                self.flipped["scene_feat"] = _features(
+                    cache, ctx, lambda w: cache.scene_features(model, records, write=w, flipped=True))
+                if cfg.cache_body:
+                    self.flipped["body_feat"] = _features(
+                        cache, ctx, lambda w: cache.body_features(model, records, write=w, flipped=True))
         self.cache_seconds = time.perf_counter() - t_cache
 
     def restore_or_prepare(self, state: dict | None) -> None:
@@ -317,14 +351,17 @@ class _Run:
         def train_scene():
             if "scene_features" in feats["train"]:
                 return feats["train"]["scene_features"]
-            return FeatureCache(None, batch_size=cfg.eval_batch_size, device=self.device,
-                                num_workers=self.workers).scene_features(self.model, self.splits["train"].records)
+            return FeatureCache(None, batch_size=cfg.eval_batch_size, device=self.device, num_workers=self.workers,
+                                amp=self.use_amp).scene_features(self.model, self.splits["train"].records)
 
         self.prep_info = self.task.prepare(self.model, train_scene, cfg.seed)
 
     def dataset(self, split: str, train_mode: bool) -> EmoticDataset:
-        return EmoticDataset(self.splits[split].records, self.model.body_preprocess, self.model.scene_preprocess,
-                             augment=train_mode and self.cfg.augment, seed=self.cfg.seed, **self.feats[split])
+        ds = EmoticDataset(self.splits[split].records, self.model.body_preprocess, self.model.scene_preprocess,
+                           augment=train_mode and self.cfg.augment, seed=self.cfg.seed, **self.feats[split])
+        if train_mode and self.flipped:
+            return FlippedFeatures(ds, self.flipped)
+        return ds
 
     def build_loader(self) -> None:
         cfg, ctx = self.cfg, self.ctx
@@ -373,16 +410,46 @@ class _Run:
 
     def checkpoint_metadata(self, epoch: int, val: EvalResult) -> dict:
         cfg = self.cfg
-        return {"variant": cfg.variant, "seed": cfg.seed, "task": cfg.task, "epoch": epoch,
+        meta = {"variant": cfg.variant, "seed": cfg.seed, "task": cfg.task, "epoch": epoch,
                 "training_data": self.data_meta, "metrics": _metrics_meta("val", val),
-                "config": cfg.to_dict(), "simplifies": cfg.simplifies, **self.prep_info}
+                "config": cfg.to_dict(), "simplifies": cfg.simplifies, "run_identity": self.identity,
+                "objective": self.objective(), **self.prep_info}
+        if self.clef_info:
+            meta["clef"] = self.clef_info
+        return meta
+
+    def objective(self) -> dict:
+        """The loss balance this run used (also in config.yaml): what `emomon ablate --sweep` varies."""
+        cfg = self.cfg
+        return {"category_loss": cfg.category_loss, "category_reduction": cfg.category_reduction,
+                "vad_loss": cfg.vad_loss, "vad_weight": cfg.vad_weight,
+                **({"context_loss_weight": cfg.context_loss_weight} if cfg.task == "clef_lite" else {})}
+
+    # ---------------------------------------------------------------- CLEF-lite lambda
+    def clef_select(self, preds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """CLEF-lite: choose lambda on these val predictions (or take the configured one), set it in the
+        model's config (so the next checkpoint carries it) and return the predictions at that lambda."""
+        self.clef_info = {}
+        if "fused_logits" not in preds:
+            return preds
+        cfg = self.cfg
+        if cfg.clef_lambda is None:
+            lam, maps = choose_clef_lambda(self.val_ds, preds)
+        else:
+            lam = float(cfg.clef_lambda)
+            maps = {v: score(self.val_ds, with_lambda(preds, v)).map for v in dict.fromkeys((0.0, 1.0, lam))}
+        self.model.config.clef_lambda = lam
+        self.clef_info = {"lambda": lam, "lambda_chosen_on": "val" if cfg.clef_lambda is None else "config",
+                          "grid": list(CLEF_LAMBDAS) if cfg.clef_lambda is None else [lam],
+                          "val_mAP_by_lambda": {f"{k:g}": v for k, v in maps.items()}}
+        return with_lambda(preds, lam)
 
     # ---------------------------------------------------------------- epochs
     def fit(self, on_epoch_end) -> None:
         for epoch in range(self.start_epoch, self.cfg.epochs):
             totals, train_seconds = self.train_epoch(epoch)
             t1 = time.perf_counter()
-            val = score(self.val_ds, self.predict(self.val_ds))
+            val = score(self.val_ds, self.clef_select(self.predict(self.val_ds)))
             row = self.epoch_row(epoch, totals, train_seconds, val, t1)
             self.end_epoch(epoch, row, val, train_seconds)
             if on_epoch_end is not None:
@@ -400,7 +467,7 @@ class _Run:
         mix_gen = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
         self.net.train()
         t0 = time.perf_counter()
-        sums = {"loss": 0.0, "cat_loss": 0.0, "vad_loss": 0.0, "context_loss": 0.0, "n": 0.0}
+        sums = {"loss": 0.0, "cat_loss": 0.0, "vad_loss": 0.0, "context_loss": 0.0, "reference_loss": 0.0, "n": 0.0}
         bar = tqdm(self.loader, desc=f"{cfg.variant} s{cfg.seed} epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=True if not (ctx.is_main and cfg.progress) else None)
         for batch in bar:
@@ -454,8 +521,11 @@ class _Run:
         cfg = self.cfg
         return {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],  # the heads' (towers: x scale)
                 **{f"train_{k}": totals[k] / max(totals["n"], 1.0) for k in totals if k != "n"
-                   and (k != "context_loss" or cfg.task == "clef_lite")},
+                   and (k not in ("context_loss", "reference_loss") or cfg.task == "clef_lite")},
                 "val_mAP": val.map, "val_mAP_interp": val.map_interp, "val_vad_mae": val.vad_mae_mean,
+                **({"clef_lambda": self.clef_info["lambda"],
+                    **{f"val_mAP_lambda{k}": self.clef_info["val_mAP_by_lambda"][k] for k in ("0", "1")}}
+                   if self.clef_info else {}),
                 **{f"val_mae_{n}": float(v) for n, v in zip(("valence", "arousal", "dominance"), val.vad_mae)},
                 "train_seconds": train_seconds, "val_seconds": time.perf_counter() - t_val,
                 "train_persons_per_second": totals["n"] / max(train_seconds, 1e-9)}
@@ -484,19 +554,25 @@ class _Run:
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler is not None else {},
                 "history": self.history, "best": self.best, "config": self.cfg.to_dict(),
-                "task_state": self.prep_info}
+                "identity": self.identity, "task_state": self.prep_info}
 
     # ---------------------------------------------------------------- best checkpoint: val thresholds, test
     def finish(self) -> RunResult:
         payload = torch.load(self.best_path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(payload["state_dict"])
-        val_preds = self.predict(self.val_ds)
+        raw_val = self.predict(self.val_ds)
+        val_preds = self.clef_select(raw_val)  # CLEF-lite: lambda chosen on val for this checkpoint
         thresholds = thresholds_from(self.val_ds, val_preds)
         val = score(self.val_ds, val_preds, thresholds)
-        test = None
+        test = test_ds = raw_test = None
         if "test" in self.splits:
             test_ds = self.dataset("test", False)
-            test = score(test_ds, self.predict(test_ds), thresholds)
+            raw_test = self.predict(test_ds)
+            test = score(test_ds, with_lambda(raw_test, self.clef_info["lambda"]) if self.clef_info else raw_test,
+                         thresholds)
+        if self.clef_info:  # lambda = 0, 1 and the chosen one, all from this checkpoint's forward passes
+            self.clef_info["report"] = clef_report(self.model, self.val_ds, raw_val, test_ds, raw_test,
+                                                   self.clef_info["lambda"])
         seconds = time.perf_counter() - self.t_start
         if self.ctx.is_main:
             self.write_results(payload["metadata"], thresholds, val, test, seconds)
@@ -510,8 +586,19 @@ class _Run:
         meta = {**metadata, "thresholds": thresholds.tolist()}
         meta["metrics"] = {**_metrics_meta("val", val), **(_metrics_meta("test", test) if test else {})}
         meta.pop("saved_at", None)
+        clef = None
+        if self.clef_info:
+            report = self.clef_info["report"]
+            clef = {k: v for k, v in self.clef_info.items() if k != "report"}
+            clef.update({f"{split}_mAP_{name}": 100 * report[name][split]["mAP"] for name in
+                         ("lambda_0", "lambda_1", "lambda_val") for split in ("val", "test") if split in report[name]})
+            clef["reference_mean"] = report["reference_mean"]
+            meta["clef"] = clef
         save_checkpoint(self.model, self.best_path, metadata=meta)
         final = {"variant": cfg.variant, "seed": cfg.seed, "model": cfg.model, "best_epoch": self.best["epoch"],
+                 "identity": self.identity, "objective": self.objective(),
+                 "preprocess": {"body": self.model.body_preprocess.key(), "scene": self.model.scene_preprocess.key()},
+                 **({"clef": {**clef, **self.clef_info["report"]}} if clef else {}),
                  "val": val.as_dict(), "test": None if test is None else test.as_dict(),
                  "timing": {"seconds_total": seconds, "feature_cache_seconds": self.cache_seconds,
                             "mean_train_epoch_seconds": float(np.mean([r["train_seconds"] for r in history]))

@@ -3,9 +3,9 @@
 `fusion.export.onnx`, precision conversion in `fusion.export.precision`; both build on this module.
 
 Metadata (metadata_props, string values, keys prefixed `emomon.`): the model name, class, config JSON, both
-preprocessings, the emomon and torch versions, `emomon.weights_sha256` (exact hash of every weight and
-buffer) and `emomon.model_hash` (weights + config + name: the cache key), plus per file the graph, precision,
-opset, inputs and outputs.
+preprocessings, the scene fit (`emomon.scene_fit`, checked against the model's), the emomon and torch
+versions, `emomon.weights_sha256` (exact hash of every weight and buffer) and `emomon.model_hash` (weights +
+config + name: the cache key), plus per file the graph, precision, opset, inputs and outputs.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from torch import nn
 
 from emomon.kernel import InputError, __version__, atomic_write
 from fusion.models.base import EmotionModel
+from fusion.models.preprocess import Preprocess
 
 GRAPHS = ("body", "scene", "heads")
 INPUTS = {"body": ("body",), "scene": ("scene",), "heads": ("body_embedding", "scene_embedding")}
@@ -63,6 +64,7 @@ def model_metadata(model: EmotionModel, weights: str | None = None) -> dict[str,
         "config": config,
         "body_preprocess": _json(dataclasses.asdict(model.body_preprocess)),
         "scene_preprocess": _json(dataclasses.asdict(model.scene_preprocess)),
+        "scene_fit": model.scene_preprocess.resize,  # how the whole frame fits the scene input (config.scene_fit)
         "body_dim": str(model.body_dim),
         "scene_dim": str(model.scene_dim),
         "emomon_version": __version__,
@@ -92,6 +94,14 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
     return meta
 
 
+def _scene_fit(scene_preprocess: str | None) -> str | None:
+    """The fit a file's scene preprocessing names (files exported before `emomon.scene_fit` existed)."""
+    try:
+        return Preprocess(**json.loads(scene_preprocess)).resize
+    except (TypeError, ValueError):
+        return None
+
+
 def check_metadata(meta: dict[str, str], path, model: EmotionModel | None = None, graph: str | None = None,
                    precision: str | None = None) -> None:
     """Refuse a file that is another graph, another precision or from another model/weights."""
@@ -100,11 +110,14 @@ def check_metadata(meta: dict[str, str], path, model: EmotionModel | None = None
     if precision and meta.get("precision", "fp32") != precision:
         raise OnnxFileError(f"'{path}' is {meta.get('precision')}, expected {precision}")
     if model is not None:
+        # the scene fit is in the config the hash covers; checked by name too, so a mismatch says so
+        fit, want_fit = meta.get("scene_fit") or _scene_fit(meta.get("scene_preprocess")), model.scene_preprocess.resize
+        fits = f", exported for scene_fit={fit!r}, the model uses {want_fit!r}" if fit != want_fit else ""
         want = model_metadata(model)[META_PREFIX + "model_hash"]
-        if meta.get("model_hash") != want:
+        if meta.get("model_hash") != want or fits:
             raise OnnxFileError(
                 f"'{path}' was exported from another model or other weights ({meta.get('model_name')}, "
-                f"hash {meta.get('model_hash', '?')[:12]} vs {want[:12]} for {model.model_name}); "
+                f"hash {meta.get('model_hash', '?')[:12]} vs {want[:12]} for {model.model_name}{fits}); "
                 f"re-export it with `emomon export`")
 
 

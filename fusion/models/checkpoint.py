@@ -63,6 +63,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return payload
 
 
+LEGACY_SCENE_FIT = "center_crop"  # the scene fit of checkpoints whose config has no scene_fit
+
 # Config fields that say which architecture a registered name stands for (the towers and their input size).
 # A checkpoint may change anything else (fusion kind, hidden size, CCIM, ...), but not these: "two_stream_vitb16"
 # with a tiny CNN body is another model under a real-size name.
@@ -123,6 +125,11 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu", expected_model:
     if not isinstance(payload.get("config"), dict):
         raise CheckpointError(f"checkpoint '{path}' has no model config")
     check_architecture(path, name, payload["config"])
+    if "scene_fit" not in payload["config"] and hasattr(model_entry(name).config, "scene_fit"):
+        payload["config"]["scene_fit"] = LEGACY_SCENE_FIT  # saved before scene_fit existed: centre crops
+    if model is not None and getattr(model.config, "scene_fit", None) != payload["config"].get("scene_fit"):
+        raise CheckpointError(f"checkpoint '{path}' was trained with scene_fit={payload['config'].get('scene_fit')!r}"
+                              f", the model to load into uses {getattr(model.config, 'scene_fit', None)!r}")
     if model is None:
         entry = model_entry(name)
         config = dict(payload["config"])

@@ -18,6 +18,13 @@ class TwoStreamConfig:
     scene_arch: str = "ViT-B-16"          # open_clip model name
     scene_pretrained: str | None = "openai"
     scene_quick_gelu: bool = True         # OpenAI's CLIP weights use QuickGELU
+    # How the whole frame fits the scene tower's square input: "squash" | "letterbox" | "center_crop".
+    # The paper's scene encoder sees the full image; "squash" keeps all of it by stretching, as both EMOTIC
+    # reference implementations do, and spends every input pixel on the image ("letterbox" keeps the aspect
+    # but pads ~44% of the input for a 16:9 frame); "center_crop" (CLIP's own) cuts 12.5% off each side of a
+    # 4:3 image, ~22% of a 16:9 frame. Checkpoints saved without this field were trained with centre crops
+    # and load as "center_crop" (fusion.models.checkpoint).
+    scene_fit: str = "squash"
     freeze_scene: bool = True
     freeze_body: bool = False
     fusion: str = "concat"                # "concat" or "attention"
@@ -37,6 +44,9 @@ class ZeroShotConfig:
     clip_arch: str = "ViT-B-16"
     clip_pretrained: str | None = "openai"
     quick_gelu: bool = True
+    # The whole frame's fit (see TwoStreamConfig.scene_fit): centre crop here, since zero-shot uses CLIP as
+    # trained, and CLIP was trained (and is evaluated) on centre crops.
+    scene_fit: str = "center_crop"
     scene_weight: float = 0.25            # how much the whole frame adds to the person crop's embedding
     logit_scale: float = 100.0            # CLIP's trained temperature; used when weights are random
     num_categories: int = NUM_CATEGORIES

@@ -40,11 +40,20 @@ class AttentionFusion(nn.Module):
 
 
 class BackdoorAdjustment(nn.Module):
-    """CCIM-style causal intervention: approximate sum_z P(Y|X,z) P(z) by attention of the fused feature
-    over a dictionary of scene prototypes (k-means centres of training scene features), each weighted by
-    its prior P(z) (cluster frequency). The attended confounder summary is added to the fused feature.
+    """CCIM-style causal intervention (Yang et al., CVPR 2023): the backdoor adjustment
+    P(Y|do(X)) = sum_z P(Y|X,z) P(z) over a dictionary of scene prototypes z_k (k-means centres of training
+    scene features) with priors P(z_k) (cluster frequencies), in CCIM's feature-level (NWGM) form:
 
-    Until `set_dictionary` is called the dictionary is empty and the module adds nothing.
+        a_k(x) = softmax_k(q(x) . key(z_k) / sqrt(d))          attention of the fused feature x over the z_k
+        g(x)   = sum_k a_k(x) P(z_k) value(z_k)                the prior-weighted expectation over confounders
+        out    = x + g(x)
+
+    The prior multiplies each term and the weights a_k P(z_k) are NOT renormalised (they sum to
+    sum_k a_k P(z_k) <= 1): renormalising would give softmax(scores + log P), a posterior P(z|x) that
+    reintroduces the dependence of z on x the adjustment removes. Moving the expectation from the
+    prediction P(Y|X,z) to the feature (NWGM) is CCIM's approximation, kept here.
+
+    Until `set_dictionary` is called the priors are zero and the module adds nothing.
     """
 
     def __init__(self, fused_dim: int, scene_dim: int, prototypes: int):
@@ -66,10 +75,9 @@ class BackdoorAdjustment(nn.Module):
         self.priors.copy_(priors / priors.sum())
 
     def attention(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, K) weights: softmax(q.k / sqrt(d)) * P(z), renormalised."""
+        """(N, K) backdoor weights a_k(x) P(z_k): softmax attention times the prior, not renormalised."""
         scores = self.query(z) @ self.key(self.prototypes).T / math.sqrt(z.shape[1])
-        weights = torch.softmax(scores, dim=1) * self.priors
-        return weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        return torch.softmax(scores, dim=1) * self.priors
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         # Branch-free (exportable): with an empty dictionary the weights are all zero and nothing is added.

@@ -1,7 +1,11 @@
 """Preprocessing that travels with the weights: crops of persons and whole-frame scene images.
 
-Body crops are squashed to a square (the EMOTIC convention: the whole person stays visible); the scene
-follows open_clip's policy for its weights (shortest side to the input size, then a centre crop).
+Body crops are squashed to a square (the EMOTIC convention: the whole person stays visible). How the whole
+frame fits the scene tower's square input is a model option (`scene_fit`, see `fusion.models.config`):
+`squash` (stretch the whole image, as both EMOTIC reference implementations do), `letterbox` (shrink the
+whole image into the square keeping its aspect, padded with the mean colour, i.e. zeros after
+normalisation), or `center_crop` (open_clip's policy: shortest side to the input size, then a centre crop,
+which cuts 12.5% off each side of a 4:3 image and ~22% of a 16:9 frame).
 Resizing is done with OpenCV on uint8 arrays, area-averaged when shrinking (like an antialiased resize).
 """
 
@@ -22,34 +26,65 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
+FITS = ("squash", "letterbox", "center_crop")  # how an image fits the square input (`scene_fit` values)
+_FIT_ALIASES = {"shortest_center_crop": "center_crop"}  # the name center_crop had before scene_fit existed
+
+
 @dataclass(frozen=True)
 class Preprocess:
-    """How an image becomes a model input: square `size`, RGB mean/std, and the resize policy."""
+    """How an image becomes a model input: square `size`, RGB mean/std, and the fit (`resize`: one of
+    `FITS`; "shortest_center_crop", its older name, reads as "center_crop")."""
 
     size: int = 224
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    resize: str = "squash"  # "squash" or "shortest_center_crop" (open_clip's "shortest")
+    resize: str = "squash"
+
+    def __post_init__(self):
+        resize = _FIT_ALIASES.get(self.resize, self.resize)
+        if resize not in FITS:
+            raise ValueError(f"unknown image fit {self.resize!r}: use one of {', '.join(FITS)} "
+                             f"(the model option scene_fit)")
+        object.__setattr__(self, "resize", resize)
+        # plain float tuples, so a Preprocess read back from JSON (lists) equals the one written
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+
+    @property
+    def fit(self) -> str:
+        return self.resize
 
     def key(self) -> str:
-        return f"{self.resize}-{self.size}-{','.join(f'{v:.4f}' for v in self.mean + self.std)}"
+        # center_crop keeps its old name here, so feature caches computed before scene_fit stay valid
+        resize = {v: k for k, v in _FIT_ALIASES.items()}.get(self.resize, self.resize)
+        return f"{resize}-{self.size}-{','.join(f'{v:.4f}' for v in self.mean + self.std)}"
 
 
 def resize_image(image: np.ndarray, pre: Preprocess) -> np.ndarray:
-    """Resize one HxWx3 uint8 image to pre.size x pre.size under the policy."""
+    """Resize one HxWx3 uint8 image to pre.size x pre.size under the fit (`pre.resize`)."""
     h, w = image.shape[:2]
     s = pre.size
     if pre.resize == "squash":
         interp = cv2.INTER_AREA if (w > s or h > s) else cv2.INTER_CUBIC
         return cv2.resize(image, (s, s), interpolation=interp)
-    if pre.resize == "shortest_center_crop":
+    if pre.resize == "letterbox":
+        scale = s / max(h, w)
+        nw, nh = min(s, max(1, round(w * scale))), min(s, max(1, round(h * scale)))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        pad = [round(255 * v) for v in pre.mean[::-1]]  # the mean colour (BGR): zero after normalisation
+        out = np.empty((s, s, 3), np.uint8)
+        out[:] = np.asarray(pad, np.uint8)
+        y0, x0 = (s - nh) // 2, (s - nw) // 2
+        out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(image, (nw, nh), interpolation=interp)
+        return out
+    if pre.resize == "center_crop":
         scale = s / min(h, w)
         nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
         resized = cv2.resize(image, (nw, nh), interpolation=interp)
         y0, x0 = (nh - s) // 2, (nw - s) // 2
         return resized[y0:y0 + s, x0:x0 + s]
-    raise ValueError(f"unknown resize policy {pre.resize!r}")
+    raise ValueError(f"unknown image fit {pre.resize!r}")
 
 
 def preprocess_images(images_bgr: list[np.ndarray], pre: Preprocess) -> torch.Tensor:

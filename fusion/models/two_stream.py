@@ -24,7 +24,7 @@ class TwoStreamModel(EmotionModel):
         del clip
         self.body_preprocess = Preprocess(config.body_size, IMAGENET_MEAN, IMAGENET_STD, "squash")
         self.scene_preprocess = Preprocess(clip_preprocess_size(config.scene_arch), CLIP_MEAN, CLIP_STD,
-                                           "shortest_center_crop")
+                                           config.scene_fit)
         if config.fusion == "concat":
             self.fusion = ConcatFusion(self.body_dim, self.scene_dim, config.hidden_dim, config.dropout)
         elif config.fusion == "attention":
@@ -40,6 +40,9 @@ class TwoStreamModel(EmotionModel):
                                            nn.Dropout(config.dropout),
                                            nn.Linear(config.hidden_dim, config.num_categories))
                              if config.context_branch else None)
+        # CLEF-lite's counterfactual reference: the main branch's logits with the person removed (learned)
+        self.clef_reference = (nn.Parameter(torch.zeros(config.num_categories)) if config.context_branch
+                               else None)
         self.set_scene_trainable(not config.freeze_scene)
         if config.freeze_body:
             self.body.requires_grad_(False)
@@ -74,12 +77,19 @@ class TwoStreamModel(EmotionModel):
     def forward_features(self, b: torch.Tensor, s: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.head(self.fuse(b, s))
         if self.context_head is not None:
-            # CLEF-lite: train both branches; at inference remove the context-only (bias) effect.
-            ctx = self.context_head(s)
-            out["context_logits"] = ctx
-            out["fused_logits"] = out["cat_logits"]
-            if not self.training:
-                out["cat_logits"] = out["cat_logits"] - self.config.clef_lambda * ctx
+            # CLEF-lite (counterfactual inference as in CLEF / CF-VQA, SUM fusion of logits):
+            #   main_logits    = the two-stream head (person + scene)
+            #   scene_logits   = the context-only branch (scene embedding only)
+            #   fused_logits   = main + scene: the factual prediction, what training optimises
+            #   context_logits = reference + scene: the counterfactual prediction with the person replaced
+            #                    by the learned reference (the natural direct effect of the context)
+            #   cat_logits     = fused while training; fused - lambda * context at evaluation (TE - lambda NDE)
+            scene = self.context_head(s)
+            main = out["cat_logits"]
+            fused = main + scene
+            counterfactual = self.clef_reference.to(scene.dtype) + scene
+            out.update(main_logits=main, scene_logits=scene, fused_logits=fused, context_logits=counterfactual)
+            out["cat_logits"] = fused if self.training else fused - self.config.clef_lambda * counterfactual
         return out
 
     def set_confounder_dictionary(self, prototypes: torch.Tensor, priors: torch.Tensor) -> None:

@@ -58,7 +58,7 @@ class ZeroShotCLIP(EmotionModel):
         self.body_dim = self.scene_dim = int(clip.visual.output_dim)
         size = clip_preprocess_size(config.clip_arch)
         self.body_preprocess = Preprocess(size, CLIP_MEAN, CLIP_STD, "squash")
-        self.scene_preprocess = Preprocess(size, CLIP_MEAN, CLIP_STD, "shortest_center_crop")
+        self.scene_preprocess = Preprocess(size, CLIP_MEAN, CLIP_STD, config.scene_fit)
         # Random weights have an untrained temperature; use CLIP's trained value there.
         scale = config.logit_scale if is_random(config.clip_pretrained) else float(clip.logit_scale.detach().exp())
         self.register_buffer("logit_scale", torch.tensor(min(scale, 100.0)))
