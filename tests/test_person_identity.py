@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import supervision as sv
 from conftest import TRAINED_MODEL
+from scripted import ScriptedDetector
 
 from emomon.pipeline import EmotionPipeline, PipelineConfig, ReuseConfig, SmoothingConfig
 from fusion import Predictor, create_backend, load_checkpoint
@@ -94,23 +94,6 @@ def test_a_cached_scene_gives_the_fresh_outputs_and_another_scene_does_not(frame
         np.testing.assert_allclose(b.vad, a.vad, atol=1e-5)
     other = predictor.predict(frame, PERSONS, scene_embedding=predictor.encode_scene([255 - frame])[0])
     assert max(np.abs(a.probs - b.probs).max() for a, b in zip(fresh, other)) > 0.05, "the scene matters"
-
-
-class ScriptedDetector:
-    """Replays fixed (boxes, track ids) per frame, so which person is where is known exactly."""
-
-    def __init__(self, frames):
-        self.frames, self.i = frames, 0
-
-    def reset(self):
-        self.i = 0
-
-    def track(self, image):
-        boxes, ids = self.frames[self.i]
-        self.i += 1
-        return sv.Detections(xyxy=np.array(boxes, np.float32).reshape(-1, 4),
-                             confidence=np.full(len(boxes), 0.9, np.float32),
-                             class_id=np.zeros(len(boxes), int), tracker_id=np.array(ids, int))
 
 
 def run_pipeline_on(frames, images, reuse):

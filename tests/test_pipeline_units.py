@@ -8,7 +8,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-import supervision as sv
+from scripted import ScriptedDetector
 
 from emomon.kernel import write_json_atomic
 from emomon.pipeline import (
@@ -93,23 +93,6 @@ def test_box_iou():
     a = np.array([0, 0, 10, 10.0])
     assert box_iou(a, a) == 1 and box_iou(a, np.array([20, 20, 30, 30.0])) == 0
     assert box_iou(a, np.array([5, 0, 15, 10.0])) == pytest.approx(1 / 3)
-
-
-class ScriptedDetector:
-    """Replays fixed detections: lets the reuse logic be tested exactly, without YOLO."""
-
-    def __init__(self, frames):
-        self.frames, self.i, self.resets = frames, 0, 0
-
-    def reset(self):
-        self.i, self.resets = 0, self.resets + 1
-
-    def track(self, image):
-        boxes, ids = self.frames[self.i]
-        self.i += 1
-        return sv.Detections(xyxy=np.array(boxes, np.float32).reshape(-1, 4),
-                             confidence=np.full(len(boxes), 0.9, np.float32),
-                             class_id=np.zeros(len(boxes), int), tracker_id=np.array(ids, int))
 
 
 def run_scripted(reuse, frames, images):

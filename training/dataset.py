@@ -132,8 +132,8 @@ class EmoticDataset(Dataset):
 class ImageOnlyDataset(Dataset):
     """Unique whole images (scene stream) or person crops (body stream) for feature extraction."""
 
-    def __init__(self, items: list[tuple[Path, tuple | None]], pre: Preprocess):
-        self.items, self.pre = items, pre
+    def __init__(self, items: list[tuple[Path, tuple | None]], pre: Preprocess, flip: bool = False):
+        self.items, self.pre, self.flip = items, pre, flip  # flip: of the mirrored image or crop, as EmoticDataset
 
     def __len__(self) -> int:
         return len(self.items)
@@ -145,4 +145,6 @@ class ImageOnlyDataset(Dataset):
             image = crop_box(image, bbox)
         if image is None:
             return torch.zeros((3, self.pre.size, self.pre.size)), torch.tensor(0.0)
+        if self.flip:  # flipped before preprocessing, as EmoticDataset flips
+            image = np.ascontiguousarray(image[:, ::-1])
         return preprocess_images([image], self.pre)[0], torch.tensor(1.0)

@@ -35,9 +35,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from emomon.kernel import atomic_write
-from fusion import preprocess_images
 from training.annotations import PersonRecord
-from training.dataset import EmoticDataset, ImageOnlyDataset, crop_box, read_image
+from training.dataset import EmoticDataset, ImageOnlyDataset
 from training.distributed import autocast
 
 log = logging.getLogger(__name__)
@@ -53,20 +52,6 @@ def _stat(path: Path) -> str:
         return f"{st.st_size}:{st.st_mtime_ns}"
     except OSError:
         return "missing"
-
-
-class FlippedImageDataset(ImageOnlyDataset):
-    """Like `ImageOnlyDataset`, of the horizontally flipped image or crop (flipped before preprocessing,
-    as `EmoticDataset` flips)."""
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        path, bbox = self.items[i]
-        image = read_image(path)
-        if image is not None and bbox is not None:
-            image = crop_box(image, bbox)
-        if image is None:
-            return torch.zeros((3, self.pre.size, self.pre.size)), torch.tensor(0.0)
-        return preprocess_images([np.ascontiguousarray(image[:, ::-1])], self.pre)[0], torch.tensor(1.0)
 
 
 def flip_draws(seed: int, epoch: int, index: int) -> tuple[bool, bool]:
@@ -115,7 +100,7 @@ def encode_items(encode, items: list[tuple[Path, tuple | None]], pre, *, batch_s
     autocast when `amp` (CUDA only); unreadable ones get a zero row (and a warning)."""
     from tqdm import tqdm
 
-    dataset = (FlippedImageDataset if flipped else ImageOnlyDataset)(items, pre)
+    dataset = ImageOnlyDataset(items, pre, flip=flipped)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     device = torch.device(device)
     rows, bad = [], 0

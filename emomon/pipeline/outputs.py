@@ -79,18 +79,13 @@ class _RecordFile:
                 raise write_error(self.path, exc) from None
 
 
-class JsonlWriter:
-    """One JSON object per processed frame (`FrameResult.record()`), on disk as soon as it is written."""
+class _FrameRecords:
+    """A writer of whole frames into a `_RecordFile`: `mark()` where the next frame starts, `rollback(mark)`
+    takes every later frame back out (a frame another output missed), `close()`."""
 
-    def __init__(self, path):
-        self._file = _RecordFile(path)
-        self.path = self._file.path
-
-    def write(self, record: dict) -> None:
-        self._file.append((json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8"))
+    _file: _RecordFile
 
     def mark(self) -> int:
-        """Where the next frame starts; `rollback(mark)` takes every later frame back out."""
         return self._file.size
 
     def rollback(self, mark: int) -> None:
@@ -100,11 +95,22 @@ class JsonlWriter:
         self._file.close()
 
 
+class JsonlWriter(_FrameRecords):
+    """One JSON object per processed frame (`FrameResult.record()`), on disk as soon as it is written."""
+
+    def __init__(self, path):
+        self._file = _RecordFile(path)
+        self.path = self._file.path
+
+    def write(self, record: dict) -> None:
+        self._file.append((json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8"))
+
+
 CSV_COLUMNS = (["frame", "time", "track_id", "x1", "y1", "x2", "y2", "score", "top1", "top1_prob"]
                + list(VAD_NAMES) + list(EMOTIC_CATEGORIES))
 
 
-class CsvWriter:
+class CsvWriter(_FrameRecords):
     """The same content as the JSONL (flattened from the same frame record), one row per person per frame."""
 
     def __init__(self, path):
@@ -131,15 +137,6 @@ class CsvWriter:
                          *p["box"], p["score"], top1, top1_p, *p["vad"].values(), *p["emotions"].values()])
         if rows:
             self._file.append(self._rows(rows))
-
-    def mark(self) -> int:
-        return self._file.size
-
-    def rollback(self, mark: int) -> None:
-        self._file.truncate(mark)
-
-    def close(self) -> None:
-        self._file.close()
 
 
 class SummaryWriter:
