@@ -195,6 +195,17 @@ def _check(seeds: int, variants) -> None:
         raise InputError(f"unknown variant(s) {unknown}: choose from {', '.join(VARIANTS)}")
 
 
+def _start(seeds, variants, out, quick, feature_cache, overrides, model, epochs):
+    """What a study (ablation or sweep) starts from: the seeds, the clock, its folder, the feature cache and
+    the base config. `feature_cache`: True = `<out>/feature_cache`, a path, or False/None for none."""
+    seeds = seeds or (QUICK_SEEDS if quick else DEFAULT_SEEDS)
+    _check(seeds, variants)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = str(out_dir / "feature_cache") if feature_cache is True else (feature_cache or None)
+    return seeds, time.perf_counter(), out_dir, cache, _base(quick, overrides, model, epochs)
+
+
 def run_ablation(data: str, *, seeds: int | None = None, variants: tuple[str, ...] = VARIANTS,
                  model: str | None = None, epochs: int | None = None, out: str = "runs/ablation",
                  quick: bool = False, feature_cache: str | None | bool = True, overrides: dict | None = None,
@@ -204,13 +215,7 @@ def run_ablation(data: str, *, seeds: int | None = None, variants: tuple[str, ..
 
     `feature_cache`: True = `<out>/feature_cache`, a path, or False/None for none.
     """
-    seeds = seeds or (QUICK_SEEDS if quick else DEFAULT_SEEDS)
-    _check(seeds, variants)
-    t0 = time.perf_counter()
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cache = str(out_dir / "feature_cache") if feature_cache is True else (feature_cache or None)
-    base = _base(quick, overrides, model, epochs)
+    seeds, t0, out_dir, cache, base = _start(seeds, variants, out, quick, feature_cache, overrides, model, epochs)
     command = command or (f"emomon ablate --data {shlex.quote(str(data))} --seeds {seeds}"
                           + (" --quick" if quick else ""))
     result = AblationResult(out_dir, provenance=provenance(command))
@@ -474,13 +479,7 @@ def run_sweep(data: str, grid: dict[str, list], *, seeds: int | None = None, var
     Writes `sweep.md`, `sweep.json`, `sweep.csv` and `runs/<variant>-<setting>-s<seed>/`."""
     if not grid:
         raise InputError("a sweep needs at least one --sweep KEY=V1,V2")
-    seeds = seeds or (QUICK_SEEDS if quick else DEFAULT_SEEDS)
-    _check(seeds, variants)
-    t0 = time.perf_counter()
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cache = str(out_dir / "feature_cache") if feature_cache is True else (feature_cache or None)
-    base = _base(quick, overrides, model, epochs)
+    seeds, t0, out_dir, cache, base = _start(seeds, variants, out, quick, feature_cache, overrides, model, epochs)
     command = command or f"emomon ablate --data {shlex.quote(str(data))} " + " ".join(
         f"--sweep {k}={','.join(str(v) for v in vs)}" for k, vs in grid.items())
     result = SweepResult(out_dir, grid, provenance=provenance(command))
