@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import shlex
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from benchmarks.schema import PARTS, SCHEMA, SCHEMA_VERSION, check
 from benchmarks.stats import is_cuda
 from detector.config import DetectorConfig
+from emomon.kernel import finite_json
 
 log = logging.getLogger(__name__)
 
@@ -476,7 +476,7 @@ class _Suite:
         config_dict["skip"] = sorted(self.skip)
         report["config"] = config_dict
         report["duration_s"] = time.perf_counter() - self.started
-        return _json_safe(report)
+        return finite_json(report)
 
     def reconcile_peak(self) -> None:
         """Every fraction of peak against the peak raised to the best figure achieved at its precision: a figure
@@ -524,21 +524,6 @@ def peak_figures(report: dict) -> list[tuple[dict, str, str, dict | None]]:
         if run and run.get("achieved_flops_per_s"):
             found.append((run, run["precision"], f"pipeline.{name}", None))
     return found
-
-
-def _json_safe(value):
-    """Plain JSON types: numpy scalars to Python, non-finite floats to None."""
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def write_outputs(report: dict, out_dir: str | Path) -> dict[str, Path]:

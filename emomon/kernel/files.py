@@ -94,15 +94,22 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def _plain(value):
+    """A numpy scalar as the Python number it holds (found by duck typing: the kernel does not import numpy)."""
+    return value.item() if type(value).__module__ == "numpy" and hasattr(value, "item") else value
+
+
 def finite_json(data):
-    """`data` with every non-finite float (NaN, inf) replaced by None: JSON has no such numbers, and most
-    parsers refuse the `NaN` token Python would write (an empty split's mAP, a broken model's output)."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
+    """`data` in plain JSON types: numpy scalars become Python numbers, and every non-finite float (NaN, inf)
+    becomes None. JSON has no such numbers, and most parsers refuse the `NaN` token Python would write (an
+    empty split's mAP, a broken model's output)."""
     if isinstance(data, dict):
-        return {k: finite_json(v) for k, v in data.items()}
+        return {_plain(k): finite_json(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return [finite_json(v) for v in data]
+    data = _plain(data)
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
     return data
 
 

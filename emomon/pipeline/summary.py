@@ -7,26 +7,15 @@ means, and `to_dict` writes any non-finite float as null, so the summary is alwa
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from emomon.kernel import finite_json
 from fusion import EMOTIC_CATEGORIES, VAD_NAMES, PersonResult
 from fusion.results import finite as _num  # rounded, or None where NaN/inf
 
 log = logging.getLogger(__name__)
-
-
-def json_safe(value):
-    """`value` with every non-finite float (also numpy's) replaced by None, through dicts, lists and tuples."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
 
 
 @dataclass
@@ -91,5 +80,5 @@ class RunSummary:
 
     def to_dict(self, **info) -> dict:
         tracks = sorted(self.tracks.values(), key=lambda t: (-t.frames, t.track_id))
-        return json_safe({**info, "frames": self.frames, "person_detections": self.persons,
+        return finite_json({**info, "frames": self.frames, "person_detections": self.persons,
                           "untracked_detections": self.untracked, "tracks": [t.to_dict() for t in tracks]})
