@@ -3,8 +3,10 @@
 One entry point, `open_source(spec)`, turns what a user typed into a `VideoSource` that yields `Frame`s
 (index, time in seconds, BGR image). A bounded queue sits between the reader thread and the consumer:
 files and images never drop a frame, live sources (webcam, network) keep the newest and count the drops.
-Network streams reconnect with exponential backoff; bad input raises `SourceError` (an `InputError`)
-with a one-line message at open time.
+Network streams and webcams that drop are re-opened with capped exponential backoff and jitter, forever by
+default (`SourceConfig`); `VideoSource.with_events()` also yields a `StreamEvent` when one is lost and when
+it is back. Every frame carries its capture time in UTC where it is known (`Frame.utc`). Bad input raises
+`SourceError` (an `InputError`) with a one-line message at open time.
 
 Example:
     >>> from pathlib import Path
@@ -24,7 +26,7 @@ from .capture import CaptureReader
 from .config import SourceConfig
 from .errors import SourceError
 from .factory import open_source
-from .frames import Frame, FrameReader, SourceInfo, SourceStats
+from .frames import Frame, FrameReader, SourceInfo, SourceStats, StreamEvent
 from .images import IMAGE_SUFFIXES, ImageReader
 from .kinds import SourceKind, detect_kind, is_live
 from .source import VideoSource
@@ -40,6 +42,7 @@ __all__ = [
     "SourceInfo",
     "SourceKind",
     "SourceStats",
+    "StreamEvent",
     "VideoSource",
     "detect_kind",
     "is_live",

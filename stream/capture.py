@@ -4,15 +4,22 @@ Opening decodes the first frame right away: OpenCV happily "opens" some files an
 a frame, and a source that cannot produce one frame should fail at open time with a clear message.
 """
 
+import logging
 import os
 
 import cv2
 import numpy as np
 
+from emomon.kernel import parse_utc
+
 from .config import SourceConfig
 from .errors import SourceError
 from .frames import SourceInfo
 from .kinds import SourceKind, redact_url
+
+logger = logging.getLogger(__name__)
+
+_PLAUSIBLE_START = 315532800.0  # 1980-01-01 UTC
 
 
 class CaptureReader:
@@ -114,3 +121,28 @@ def _read_hint(kind: SourceKind) -> str:
     if kind is SourceKind.FILE:
         return "corrupt, truncated, or not a video"
     return "the device or stream sends no video"
+
+
+def recorded_start(path: str) -> float | None:
+    """The start a video file records (its `creation_time`, as cameras and phones write it), as epoch
+    seconds; None for a URL or a file that records none. OpenCV does not read container tags; PyAV does."""
+    if "://" in path:
+        return None
+    try:
+        import av
+
+        with av.open(path) as container:
+            tags = [container.metadata, *(s.metadata for s in container.streams.video)]
+    except Exception as exc:  # noqa: BLE001 - OpenCV already decoded the file; a missing tag is no error
+        logger.debug("no recorded start for '%s': %s", path, exc)
+        return None
+    for text in (t.get("creation_time") for t in tags):
+        if text:
+            try:
+                start = parse_utc(text)
+            except ValueError:
+                logger.debug("'%s': unreadable creation_time %r", path, text)
+                continue
+            if start >= _PLAUSIBLE_START:  # muxers write 1970 or 1904 when they know nothing
+                return start
+    return None

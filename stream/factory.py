@@ -4,7 +4,7 @@ import logging
 import os
 import time
 
-from .capture import CaptureReader, open_capture
+from .capture import CaptureReader, open_capture, recorded_start
 from .config import SourceConfig
 from .errors import SourceError
 from .images import open_images
@@ -43,13 +43,14 @@ def open_source(
     if kind is SourceKind.WEBCAM:
         target = int(text) if text.strip().isdigit() else text
         reader = open_capture(target, kind, config)
-        return VideoSource(reader, reader.info(kind, text.strip()), **limits)
+        return VideoSource(reader, reader.info(kind, text.strip()), reopen=lambda: open_capture(target, kind, config),
+                           **limits)
     if kind is SourceKind.NETWORK:
         reader = _open_with_retries(text, config)
         return VideoSource(reader, reader.info(kind, text), reopen=lambda: open_capture(text, kind, config),
                            **limits)
     reader = open_capture(text, kind, config)
-    return VideoSource(reader, reader.info(kind, text), **limits)
+    return VideoSource(reader, reader.info(kind, text), start_utc=recorded_start(text), **limits)
 
 
 def _open_with_retries(url: str, config: SourceConfig) -> CaptureReader:

@@ -4,19 +4,26 @@ Drop policy by kind: files and images never lose a frame (the reader waits while
 live sources keep the newest frames (the reader drops the oldest queued one), because a monitor must show
 now, not a growing backlog. The reader thread always stops and is joined: at the end of the stream, on
 close(), when the consumer stops iterating (break, exception, Ctrl-C), via the generator's finally.
+
+A live source that stops delivering (a camera off, a network blip) is re-opened with capped exponential
+backoff and jitter (`SourceConfig`), forever by default; `with_events()` also hands out a `StreamEvent`
+when it is lost and when it is back, so a run can log the outage where its frames are.
 """
 
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from itertools import count
 
+from emomon.kernel import utc_now
+
 from .config import SourceConfig
 from .errors import SourceError
-from .frames import Frame, FrameReader, SourceInfo, SourceStats
+from .frames import Frame, FrameReader, SourceInfo, SourceStats, StreamEvent
 from .kinds import SourceKind, is_live
 
 logger = logging.getLogger(__name__)
@@ -48,7 +55,8 @@ class VideoSource:
     """An open frame source: iterate it (once) for Frame objects; use it as a context manager.
 
     Built by open_source(); build it directly to wrap any FrameReader (tests plug fake readers in).
-    `reopen` re-opens a dropped network stream; without it a failed read ends the stream.
+    `reopen` re-opens a dropped live source; without it a failed read ends the stream. `start_utc`: the
+    recorded start of a file (epoch seconds), so its frames get absolute times.
     """
 
     def __init__(
@@ -60,6 +68,7 @@ class VideoSource:
         max_frames: int | None = None,
         config: SourceConfig | None = None,
         reopen: Callable[[], FrameReader] | None = None,
+        start_utc: float | None = None,
     ):
         check_limits(vid_stride, max_frames)
         self.info = info
@@ -71,6 +80,10 @@ class VideoSource:
         self._reader = reader
         self._reader_released = False
         self._reopen = reopen
+        self.start_utc = start_utc
+        self._rng = random.Random()
+        self._restored_at: float | None = None  # monotonic time the source last came back
+        self._level = 0  # backoff steps already taken by a source that keeps dropping right after coming back
         self._stats = SourceStats()
         self._queue: queue.Queue = queue.Queue(maxsize=self.config.buffer_size)
         self._stop = threading.Event()
@@ -82,15 +95,22 @@ class VideoSource:
     # -- consumer side -------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Frame]:
+        return self._start_iteration(events=False)
+
+    def with_events(self) -> Iterator[Frame | StreamEvent]:
+        """Iterate frames and, between them, the `StreamEvent`s of a live source that dropped and came back."""
+        return self._start_iteration(events=True)
+
+    def _start_iteration(self, events: bool) -> Iterator:
         with self._lock:
             if self._iterated:
                 raise RuntimeError(f"{self.info.label} can be iterated only once")
             if self._closed:
                 raise RuntimeError(f"{self.info.label} is closed")
             self._iterated = True
-        return self._frames()
+        return self._frames(events)
 
-    def _frames(self) -> Iterator[Frame]:
+    def _frames(self, events: bool) -> Iterator:
         with self._lock:  # started on the first next(), so an iterator never advanced leaks no thread
             if self._closed:
                 return
@@ -102,6 +122,10 @@ class VideoSource:
                     return
                 if isinstance(item, _Failure):
                     raise item.error
+                if isinstance(item, StreamEvent):
+                    if events:
+                        yield item
+                    continue
                 self._stats.yielded += 1
                 yield item
         finally:
@@ -179,20 +203,26 @@ class VideoSource:
         start = time.monotonic()
         index = -1  # index of the last frame pulled from the reader
         queued = 0
+        last_utc = last_seen = None  # capture time (UTC) and monotonic time of the last frame pulled
         while not self._stop.is_set():
             if not self.live and self.max_frames is not None and queued >= self.max_frames:
                 return
             wanted = (index + 1) % self.vid_stride == 0
             ok, image = self._pull(wanted)
             if not ok:
-                if self._reopen is not None and self._reconnect():
-                    continue
-                self._note_end(index + 1)
-                return
+                if self._reopen is None:
+                    self._note_end(index + 1)
+                    return
+                if not self._recover(start, index, last_utc, last_seen):
+                    return
+                continue
             index += 1
             self._stats.read += 1
+            last_seen = time.monotonic()
+            seconds = self._timestamp(index, start)
+            last_utc = self._capture_utc(seconds)
             if wanted:
-                frame = Frame(index=index, time=self._timestamp(index, start), image=image)
+                frame = Frame(index=index, time=seconds, image=image, utc=last_utc)
                 if not self._put(frame):
                     return
                 queued += 1
@@ -202,6 +232,31 @@ class VideoSource:
             return self._reader.read()
         grab = getattr(self._reader, "grab", None)
         return (grab(), None) if grab is not None else self._reader.read()
+
+    def _capture_utc(self, seconds: float) -> float | None:
+        if self.live:
+            return utc_now()
+        if self.start_utc is not None and self.info.kind is SourceKind.FILE:
+            return self.start_utc + seconds
+        return None
+
+    def _recover(self, start: float, index: int, last_utc: float | None, last_seen: float | None) -> bool:
+        """A live source stopped delivering: say so, get it back, say so. False when the source was closed
+        meanwhile; SourceError when it stays away for every allowed attempt."""
+        self._stats.outages += 1
+        lost_at = time.monotonic()
+        if self._restored_at is None or lost_at - self._restored_at >= self.config.reconnect_max_backoff_s:
+            self._level = 0  # it stayed up a while: a new outage starts with a short wait
+        self._put(StreamEvent("stream_lost", utc=utc_now(), time=lost_at - start, last_frame=index,
+                              last_utc=last_utc, reason="the source stopped delivering frames"))
+        attempts = self._reconnect()
+        if not attempts:
+            return False
+        back = self._restored_at = time.monotonic()
+        self._level += attempts  # a camera that flaps keeps backing off instead of being hammered every second
+        return self._put(StreamEvent("stream_restored", utc=utc_now(), time=back - start, last_frame=index,
+                                     last_utc=last_utc, downtime_s=back - (last_seen or lost_at),
+                                     attempts=attempts))
 
     def _timestamp(self, index: int, start: float) -> float:
         if self.live:
@@ -244,18 +299,20 @@ class VideoSource:
                         self.info.label)
         self._stats.dropped += 1
 
-    def _reconnect(self) -> bool:
-        """Re-open a dropped stream with exponential backoff. True once back; SourceError when it stays
-        away; False when the source was closed meanwhile."""
+    def _reconnect(self) -> int:
+        """Re-open a dropped source with capped exponential backoff and jitter. The attempts it took once
+        back; SourceError when it stays away; 0 when the source was closed meanwhile."""
         self._release_reader()
         limit = self.config.reconnect_attempts
+        if limit == 0:
+            raise SourceError(f"{self.info.label} dropped (reconnecting is off)")
         of = "" if limit is None else f"/{limit}"
         for attempt in count(1) if limit is None else range(1, limit + 1):
-            delay = self.config.backoff_s(attempt)
+            delay = self.config.backoff_s(self._level + attempt, self._rng)
             logger.warning("%s dropped; reconnect attempt %d%s in %.1f s",
                            self.info.label, attempt, of, delay)
             if self._stop.wait(delay):
-                return False
+                return 0
             try:
                 self._reader, self._reader_released = self._reopen(), False
             except SourceError as error:
@@ -263,7 +320,7 @@ class VideoSource:
                 continue
             self._stats.reconnects += 1
             logger.warning("%s: reconnected after %d attempt(s)", self.info.label, attempt)
-            return True
+            return attempt
         raise SourceError(f"{self.info.label} dropped and did not come back after {limit} attempts")
 
     def _note_end(self, pulled: int) -> None:
