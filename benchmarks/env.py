@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = ("emomon", "torch", "torchvision", "open_clip_torch", "ultralytics", "supervision", "onnxruntime",
-            "onnxruntime-gpu", "onnx", "tensorrt", "opencv-python", "numpy")
+            "onnxruntime-gpu", "onnx", "openvino", "tensorrt", "opencv-python", "numpy")
 
 
 def package_version(name: str) -> str | None:

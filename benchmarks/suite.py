@@ -283,8 +283,11 @@ class _Suite:
         from emomon.pipeline import build_detector
 
         c = self.c
+        # the .pt model in the precision it is labelled with (FLOP counts need the torch module); the detector
+        # runtimes `--precision auto` picks are compared by `emomon bench --realtime`
         return build_detector(DetectorConfig(weights=c.detector_weights, imgsz=c.imgsz, device=c.device, half=half,
-                                             trust_weights=c.trust_detector_weights))
+                                             trust_weights=c.trust_detector_weights, runtime="torch",
+                                             precision="fp16" if half else "fp32"))
 
     def load_detector(self) -> None:
         from benchmarks.flops import detector_flops

@@ -15,9 +15,10 @@ Example (the shared weights and clip; any Ultralytics detection model works):
 """
 
 from detector.config import DetectorConfig
-from detector.export import detector_weights_for_backend, export_detector
+from detector.export import RUNTIMES, detector_weights_for_backend, detector_weights_for_runtime, export_detector
 from detector.person_detector import PersonDetector
 from detector.weights import TRUST_FLAG, DetectorError, load_yolo
 
-__all__ = ["TRUST_FLAG", "DetectorConfig", "DetectorError", "PersonDetector", "detector_weights_for_backend",
+__all__ = ["RUNTIMES", "TRUST_FLAG", "DetectorConfig", "DetectorError", "PersonDetector",
+           "detector_weights_for_backend", "detector_weights_for_runtime",
            "export_detector", "load_yolo"]

@@ -25,3 +25,5 @@ class DetectorConfig:
     min_box_size: int = 16           # persons thinner or shorter than this (pixels) are skipped
     max_det: int = 100
     trust_weights: bool = False      # full unpickling of .pt weights (can run code): trusted files only
+    runtime: str = "auto"            # auto | torch | openvino | onnxruntime | tensorrt (emomon.pipeline.build picks)
+    precision: str = "auto"          # `--precision`: auto | fp32 | bf16 | fp16 (resolved by emomon.pipeline.build)

@@ -1,8 +1,10 @@
-"""The YOLO detector's accelerated path: Ultralytics' own export (ONNX, TensorRT engine).
+"""The YOLO detector's accelerated paths: Ultralytics' own export (OpenVINO, ONNX, TensorRT engine).
 
-The detector loads `.onnx` and `.engine` files through `load_yolo` like `.pt` weights, so an exported
-file is simply passed as `--detector-weights`. `detector_weights_for_backend` maps an emotion backend
-name onto the matching detector format and exports once into the cache (`$EMOMON_CACHE/detector/`).
+The detector loads `.onnx`, `.engine` files and `_openvino_model/` folders through `load_yolo` like `.pt`
+weights, so an exported file is simply passed as `--detector-weights`. `detector_weights_for_runtime`
+maps a detector runtime (`--detector-runtime`, or the emotion backend's) onto the matching format and
+exports once into the cache (`$EMOMON_CACHE/detector/`, keyed by the weights' hash). OpenVINO and ONNX files
+are exported with dynamic height and width, so a 640x360 frame runs at 640x384 as with the .pt model.
 
     >>> from detector import export_detector                                  # doctest: +SKIP
     >>> export_detector("yolo11n-pose.pt", "onnx", out_dir="exports/detector")
@@ -21,8 +23,10 @@ from emomon.kernel import InputError, cache_dir, quiet_loggers, sha256_file
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"onnx": ".onnx", "engine": ".engine"}
+FORMATS = {"onnx": ".onnx", "engine": ".engine", "openvino": "_openvino_model"}  # openvino: a folder
 BACKEND_FORMATS = {"onnxruntime": "onnx", "tensorrt": "engine"}  # torch backends keep the .pt weights
+RUNTIME_FORMATS = {"torch": None, "onnxruntime": "onnx", "openvino": "openvino", "tensorrt": "engine"}
+RUNTIMES = ("auto", *RUNTIME_FORMATS)
 TENSORRT_HINT = "TensorRT is not installed: pip install 'emomon[trt]' (needs an NVIDIA GPU and driver)"
 
 
@@ -59,7 +63,7 @@ def export_detector(weights: str | os.PathLike, format: str = "onnx", out_dir: s
     out_dir = Path(out_dir) if out_dir else default_cache_dir() / f"{src.stem}-{sha256_file(src)[:12]}"
     suffix = f"-{imgsz}{'-fp16' if half else ''}{'-dynamic' if dynamic else ''}"
     final = out_dir / f"{src.stem}{suffix}{FORMATS[format]}"
-    if final.is_file():
+    if final.is_file() or (format == "openvino" and (final / f"{src.stem}.xml").is_file()):
         return final
     out_dir.mkdir(parents=True, exist_ok=True)
     work = out_dir / src.name  # Ultralytics writes next to the weights; ../shared is read-only
@@ -67,8 +71,9 @@ def export_detector(weights: str | os.PathLike, format: str = "onnx", out_dir: s
         shutil.copyfile(src, work)
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
-    kwargs = {"format": format, "imgsz": imgsz, "dynamic": dynamic, "batch": batch, "simplify": simplify,
-              "verbose": False}
+    kwargs = {"format": format, "imgsz": imgsz, "dynamic": dynamic, "batch": batch, "verbose": False}
+    if format != "openvino":  # Ultralytics refuses `simplify` for OpenVINO
+        kwargs["simplify"] = simplify
     if half:  # newer Ultralytics spells fp16 `quantize=16`, older ones `half=True`
         kwargs.update({"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True})
     if device:
@@ -87,6 +92,8 @@ def export_detector(weights: str | os.PathLike, format: str = "onnx", out_dir: s
     finally:
         if work.resolve() != src.resolve():
             work.unlink(missing_ok=True)
+    if final.is_dir():  # a stale or half-written folder from an interrupted export
+        shutil.rmtree(final)
     os.replace(exported, final)
     log.info("exported detector %s to %s", src.name, final)
     return final
@@ -104,3 +111,19 @@ def detector_weights_for_backend(weights: str | os.PathLike, backend: str, imgsz
     if half is None:
         half = fmt == "engine"
     return str(export_detector(path, fmt, half=half, imgsz=imgsz, device=device, trust=trust))
+
+
+def detector_weights_for_runtime(weights: str | os.PathLike, runtime: str, imgsz: int = 640,
+                                 device: str | None = None, trust: bool = False) -> str:
+    """The detector weights to load for a detector `runtime` (torch, onnxruntime, openvino, tensorrt):
+    local `.pt` weights are exported once (cached) to that runtime's format; ONNX and OpenVINO with dynamic
+    input size; `torch`, weights already exported and names that are not a local .pt file are unchanged."""
+    if runtime not in RUNTIME_FORMATS:
+        raise InputError(f"unknown detector runtime '{runtime}': choose one of {', '.join(RUNTIMES)}")
+    fmt = RUNTIME_FORMATS[runtime]
+    path = Path(weights).expanduser()
+    if fmt is None or path.suffix != ".pt" or not path.is_file():
+        return str(weights)
+    if fmt == "engine":
+        return str(export_detector(path, fmt, half=True, imgsz=imgsz, device=device, trust=trust))
+    return str(export_detector(path, fmt, imgsz=imgsz, dynamic=True, device=device, trust=trust))

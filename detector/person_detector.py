@@ -3,12 +3,19 @@
 Only the person class is kept. Pose models add 17 COCO keypoints per person in
 `detections.data["keypoints"]` (N, 17, 3: x, y, confidence), present even when N is 0 so results always
 have the same columns. Tiny or non-finite boxes are dropped before tracking, with a reason in the log.
+
+`config.precision` sets the number format: an OpenVINO model is compiled with that inference precision hint
+(OpenVINO would otherwise pick bf16 by itself on CPUs that have it), a .pt model on a CPU runs under bf16
+autocast for bf16, and fp16 on CUDA; "auto" leaves each runtime's own default.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 from collections.abc import Hashable, Sequence
+from pathlib import Path
 
 import numpy as np
 import supervision as sv
@@ -16,7 +23,7 @@ import supervision as sv
 from detector.config import DetectorConfig
 from detector.tracking import assign_ids, low_threshold, new_tracker, tracker_settings
 from detector.weights import FLAG, DetectorError, load_yolo
-from emomon.kernel import first_line
+from emomon.kernel import first_line, quiet_loggers
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,7 @@ class PersonDetector:
         self._trackers: dict[Hashable, object] = {}
         self.model = load_yolo(self.config.weights, trust=self.config.trust_weights)
         self.person_class = 0
+        self.runtime, self.precision = _runtime_of(self.config.weights), self.config.precision
         self._warm_up()  # before anything else reads the model: exported files build their backend lazily
         self.has_keypoints = self.model.task == "pose"
         self.skipped = 0  # detections dropped as tiny or degenerate, over the detector's life
@@ -42,7 +50,8 @@ class PersonDetector:
         c = self.config
         kwargs = {"classes": [self.person_class], "conf": c.conf if conf is None else conf, "iou": c.iou,
                   "imgsz": c.imgsz, "device": c.device, "max_det": c.max_det, "verbose": False}
-        if c.half and str(c.device).startswith("cuda"):  # newer Ultralytics spells fp16 `quantize=16`
+        half = c.half or (c.precision == "fp16" and self.runtime == "torch")
+        if half and str(c.device).startswith("cuda"):  # newer Ultralytics spells fp16 `quantize=16`
             from ultralytics.cfg import DEFAULT_CFG_DICT
 
             kwargs.update({"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True})
@@ -53,11 +62,48 @@ class PersonDetector:
         fails here with one line, not with a traceback at frame 1."""
         try:
             self.person_class = _person_class(self.model.names)
-            self.model.predict(np.zeros((64, 64, 3), np.uint8), **self._kwargs())
+            from ultralytics.utils import LOGGER
+
+            with quiet_loggers(LOGGER.name):  # exported models announce their runtime at INFO on first use
+                self.model.predict(np.zeros((64, 64, 3), np.uint8), **self._kwargs())
+                self._set_openvino_precision()
         except Exception as exc:  # noqa: BLE001 - onnxruntime, TensorRT and CUDA raise their own types
             raise DetectorError(f"detector weights '{self.config.weights}' failed to load or run on device "
                                 f"'{self.config.device}' ({first_line(exc)}); check the device or pass "
                                 f"another model with {FLAG}") from None
+
+    def _set_openvino_precision(self) -> None:
+        """Recompile an OpenVINO model with the configured precision hint (after the warm-up built it)."""
+        inner = getattr(getattr(getattr(self.model, "predictor", None), "model", None), "backend", None)
+        compiled = getattr(inner, "ov_compiled_model", None)
+        if self.runtime != "openvino" or compiled is None:
+            return
+        hints = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+        if self.config.precision in hints:
+            import openvino as ov
+
+            xml = next(Path(self.config.weights).glob("*.xml"))
+            compile_model = inner.compile_model  # Ultralytics' partial(core.compile_model, device, config)
+            hint = {"INFERENCE_PRECISION_HINT": hints[self.config.precision]}
+            config = {**compile_model.keywords.get("config", {}), **hint}
+            inner.compile_model = functools.partial(compile_model.func, *compile_model.args,
+                                                    **{**compile_model.keywords, "config": config})
+            inner.ov_compiled_model = inner.compile_model(ov.Core().read_model(str(xml)))
+        hint = inner.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")
+        hint = hint.to_string() if hasattr(hint, "to_string") else str(hint)  # an ov.Type: "f32", "bf16", "f16"
+        self.precision = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}.get(hint, hint)
+
+    def _autocast(self):
+        """bf16 autocast for a .pt model on a CPU asked to run bf16; nothing otherwise."""
+        if self.runtime == "torch" and self.config.precision == "bf16" and str(self.config.device) == "cpu":
+            import torch
+
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def describe(self) -> str:
+        """What runs the detector, for logs and summaries: e.g. 'openvino bf16'."""
+        return f"{self.runtime} {self.precision}"
 
     def detect(self, frame: np.ndarray) -> sv.Detections:
         """Persons in one BGR frame, without tracking (`tracker_id` is None)."""
@@ -71,7 +117,8 @@ class PersonDetector:
         if len(valid) < len(frames):
             log.debug("detector: %d empty frame(s) give no persons", len(frames) - len(valid))
         if valid:
-            results = self.model.predict([frames[i] for i in valid], **self._kwargs(conf))
+            with self._autocast():
+                results = self.model.predict([frames[i] for i in valid], **self._kwargs(conf))
             for i, result in zip(valid, results):
                 out[i] = self._filter(self._convert(result))
         return out
@@ -146,3 +193,11 @@ def _person_class(names: dict) -> int:
     if not persons:
         log.warning("detector: the model has no 'person' class; using class 0 (%s)", (names or {}).get(0))
     return persons[0] if persons else 0
+
+
+def _runtime_of(weights: str) -> str:
+    """The runtime Ultralytics picks for a weights path, by its suffix."""
+    name = str(weights).rstrip("/")
+    if name.endswith("_openvino_model") or name.endswith(".xml"):
+        return "openvino"
+    return {".onnx": "onnxruntime", ".engine": "tensorrt"}.get(Path(name).suffix, "torch")

@@ -1,5 +1,7 @@
-"""Work reuse stays within its stated tolerance of the every-frame run, on the real street clip with the real
-detector and the trained test model (whose outputs depend on the input, so staleness shows)."""
+"""The default settings (work reuse, `--precision auto`, the detector runtime it picks) stay within their stated
+tolerance of the fp32 every-frame run, on the real street clip with the real detector and the trained test model
+(whose outputs depend on the input, so staleness and rounding show). Persons are matched by frame and box, since
+a different detector runtime may number tracks differently."""
 
 from __future__ import annotations
 
@@ -7,42 +9,39 @@ import numpy as np
 import pytest
 from conftest import TRAINED_MODEL
 
-from detector import DetectorConfig
-from emomon.pipeline import EmotionModelConfig, MonitorConfig, PipelineConfig, ReuseConfig, build_pipeline
-from stream import open_source
+from benchmarks.realtime import Models, RealtimeConfig, Setting, guard_rows, pipeline_persons
+from emomon.pipeline import ReuseConfig
 
 FRAMES = 40
-# Measured with the defaults (scene every 4 frames, persons every 2) on these 40 frames: max 0.143, p99 0.070,
-# mean 0.017, VAD max 0.22, same top emotion for 100% of persons. The bounds leave headroom, no more.
-MEAN_TOLERANCE, P99_TOLERANCE, MAX_TOLERANCE, VAD_TOLERANCE, TOP1_AGREEMENT = 0.03, 0.1, 0.2, 0.35, 0.95
+DEFAULTS = {"scene_every": 12, "scene_change": 0.06, "refresh_every": 8, "refresh_iou": 0.7}
+# Measured with these defaults on these 40 frames (bf16 towers and the OpenVINO bf16 detector on this CPU):
+# 413 of 413 persons matched, probabilities max 0.185, p99 0.169, mean 0.057, VAD max 0.32, same top emotion
+# for 99.5%; 5 scene and 62 person computations for 40 frames and 413 persons. The 120-frame accuracy guard is
+# in benchmarks/results/cpu-realtime-street/. The bounds leave headroom, no more; top-1 is the issue's bar.
+MEAN_TOLERANCE, P99_TOLERANCE, MAX_TOLERANCE, VAD_TOLERANCE, TOP1_AGREEMENT = 0.08, 0.25, 0.3, 0.45, 0.95
 
 
-def run(video, weights, reuse: ReuseConfig):
-    config = MonitorConfig(DetectorConfig(weights=str(weights)), EmotionModelConfig(str(TRAINED_MODEL)),
-                           PipelineConfig(reuse=reuse))
-    pipeline = build_pipeline(config)
-    persons = {}
-    with open_source(str(video), max_frames=FRAMES) as source:
-        for frame in source:
-            result = pipeline.process(frame.index, frame.time, frame.image)
-            persons.update({(frame.index, p.track_id): p for p in result.persons if p.track_id is not None})
-    return persons, dict(pipeline.counts)
+def test_the_defaults_are_the_measured_ones():
+    """The tolerances below were measured for these values: change them together."""
+    reuse = ReuseConfig()
+    assert {k: getattr(reuse, k) for k in DEFAULTS} == DEFAULTS
 
 
 @pytest.mark.slow
-def test_reuse_defaults_match_every_frame(street_video, yolo_weights):
-    every, every_counts = run(street_video, yolo_weights, ReuseConfig.every_frame())
-    reused, counts = run(street_video, yolo_weights, ReuseConfig())
-    assert every_counts.get("persons_reused", 0) == 0 and every_counts["scene_computed"] == FRAMES
-    assert counts["scene_reused"] >= FRAMES // 4, counts
-    assert counts["persons_reused"] >= 0.4 * (counts["persons_reused"] + counts["persons_computed"]), counts
-    keys = sorted(every.keys() & reused.keys())
-    assert len(keys) >= 0.95 * len(every) and len(keys) > 300, "the same persons are tracked either way"
-    probs = np.array([np.abs(every[k].probs - reused[k].probs).max() for k in keys])
-    vad = np.array([np.abs(every[k].vad - reused[k].vad).max() for k in keys])
-    top1 = np.mean([every[k].top1 == reused[k].top1 for k in keys])
-    stats = {"mean": probs.mean(), "p99": np.percentile(probs, 99), "max": probs.max(), "vad": vad.max(),
-             "top1": top1}
-    assert stats["mean"] <= MEAN_TOLERANCE and stats["p99"] <= P99_TOLERANCE, stats
-    assert stats["max"] <= MAX_TOLERANCE and stats["vad"] <= VAD_TOLERANCE, stats
-    assert top1 >= TOP1_AGREEMENT, stats
+def test_defaults_match_fp32_every_frame(street_video, yolo_weights):
+    config = RealtimeConfig(source=str(street_video), accuracy_model=str(TRAINED_MODEL),
+                            detector_weights=str(yolo_weights), accuracy_frames=FRAMES)
+    models = Models(config, config.accuracy_model)
+    every = Setting("fp32 every frame", "fp32", ReuseConfig.every_frame(), "torch")
+    defaults = Setting("defaults")
+    reference = pipeline_persons(models, every, config)
+    reused = pipeline_persons(models, defaults, config)
+    counts = models.last_counts
+    assert 1 <= counts["scene_computed"] <= FRAMES // 4, counts
+    assert counts["persons_reused"] >= 0.5 * (counts["persons_reused"] + counts["persons_computed"]), counts
+    stats = guard_rows(reference, reused)
+    assert stats["reference_persons"] > 300 and stats["matched_persons"] >= 0.95 * stats["reference_persons"], stats
+    assert stats["prob_mean"] <= MEAN_TOLERANCE and stats["prob_p99"] <= P99_TOLERANCE, stats
+    assert stats["prob_max"] <= MAX_TOLERANCE and stats["vad_max"] <= VAD_TOLERANCE, stats
+    assert stats["top1_agreement"] >= TOP1_AGREEMENT, stats
+    assert np.isfinite(list(stats.values())).all()

@@ -1,17 +1,23 @@
 """`emomon bench`: model, pipeline and multi-stream benchmarks against a naive baseline, on CPU or GPU.
 
 Writes bench.json (every figure and the environment, schema-versioned), bench.md (summary tables),
-throughput.png and stages.png to --out, and prints the Markdown summary.
+throughput.png and stages.png to --out, and prints the Markdown summary. `--realtime` instead answers whether
+the default `emomon run` is real time here (benchmarks.realtime): realtime.json and realtime.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import time
+from pathlib import Path
 
 from detector.config import DetectorConfig
 from emomon.commands.options import add_detector_weights_argument, add_model_arguments
 
 _DET = DetectorConfig()
+TEST_MODEL = Path(__file__).resolve().parents[2] / "tests" / "assets" / "trained_tiny.pt"
+REALTIME_PARTS = ("startup", "detector", "speed", "accuracy", "webcam")
 
 
 def _ints(text: str) -> list[int]:
@@ -71,6 +77,17 @@ def register(sub) -> None:
     p.add_argument("--imgsz", type=int, default=_DET.imgsz, help="detector input size")
     p.add_argument("--out", default="out/bench", metavar="DIR", help="folder for bench.json, bench.md and plots")
     p.add_argument("--check", metavar="BENCH_JSON", help="only validate an existing bench.json against the schema")
+    g = p.add_argument_group("real time (--realtime)")
+    g.add_argument("--realtime", action="store_true",
+                   help="is the default `emomon run` real time here: the real pipeline (video + JSONL written) side "
+                        "by side on the same frames in fp32 every frame, the old defaults and the new ones; detector "
+                        "runtimes; the accuracy guard; startup; the web app's webcam path. Writes realtime.json and "
+                        "realtime.md to --out")
+    g.add_argument("--rounds", type=int, default=1,
+                   help="timed runs per setting, alternating settings (medians reported; more for loaded machines)")
+    g.add_argument("--accuracy-model", default=str(TEST_MODEL) if TEST_MODEL.is_file() else None, metavar="PATH",
+                   help="a model whose outputs depend on the input, for the accuracy guard (default: the trained "
+                        "test model tests/assets/trained_tiny.pt where it exists)")
     p.set_defaults(func=run)
 
 
@@ -110,6 +127,8 @@ def check_file(path: str) -> int:
 def run(args) -> int:
     if args.check:
         return check_file(args.check)
+    if args.realtime:
+        return run_realtime(args)
     from benchmarks.suite import command_line, run_bench, write_outputs
 
     report = run_bench(config_from_args(args), command=command_line())
@@ -118,3 +137,61 @@ def run(args) -> int:
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0
+
+
+def run_realtime(args) -> int:
+    from benchmarks.realtime import RealtimeConfig, markdown, write_realtime
+    from benchmarks.realtime import run_realtime as realtime
+    from benchmarks.suite import command_line
+    from emomon.kernel import InputError
+
+    if not args.source:
+        raise InputError("--realtime needs --source VIDEO (e.g. ../shared/data/street_crossing.mp4)")
+    unknown = set(args.skip) - set(REALTIME_PARTS)
+    if unknown:
+        raise InputError(f"--skip with --realtime takes {', '.join(REALTIME_PARTS)}, not {', '.join(sorted(unknown))}")
+    config = RealtimeConfig(source=args.source, emotion_model=args.emotion_model, accuracy_model=args.accuracy_model,
+                            detector_weights=args.detector_weights, rounds=max(1, args.rounds), seed=args.seed)
+    if args.frames:
+        config.frames = args.frames
+    parts = tuple(p for p in REALTIME_PARTS if p not in args.skip)
+    report = realtime(config, command_line(), parts)
+    if "webcam" in parts:
+        report["webcam"] = webcam_fps(config)
+    paths = write_realtime(report, args.out)
+    print(markdown(report))
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def webcam_fps(config, frames: int = 60, warmup: int = 10) -> dict:
+    """Frames/s of the web app's webcam tab: clip frames through the `WebcamSession` the tab uses (engine,
+    session pipeline, faces hidden, overlay), with the app's default settings and the real-size model."""
+    import dataclasses
+
+    import cv2
+
+    from emomon.webapp.config import AppConfig, Settings, app_monitor
+    from emomon.webapp.engine import AppEngine
+    from emomon.webapp.ui import WebcamSession
+    from stream import open_source
+
+    monitor = app_monitor()
+    monitor.model = dataclasses.replace(monitor.model, emotion_model=config.emotion_model, seed=config.seed)
+    monitor.detector = dataclasses.replace(monitor.detector, weights=config.detector_weights)
+    engine = AppEngine(AppConfig(monitor=monitor))
+    settings = Settings(model=config.emotion_model)
+    session = WebcamSession(engine, settings)
+    done = []
+    with open_source(config.source, max_frames=frames) as source:
+        for frame in source:
+            session.process(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB), settings)
+            done.append(time.perf_counter())
+    session.close()
+    w = min(warmup, len(done) - 1)
+    fps = (len(done) - 1 - w) / (done[-1] - done[w]) if len(done) - 1 > w else None
+    precision = engine.model(config.emotion_model).predictor.backend.precision
+    logging.getLogger(__name__).info("webcam path: %.2f frames/s", fps or 0.0)
+    return {"frames": len(done) - 1 - w, "model": config.emotion_model, "precision": precision,
+            "detector": engine.detector.describe(), "fps": fps}

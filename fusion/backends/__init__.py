@@ -4,13 +4,16 @@ A backend runs the three stages on preprocessed tensors: the body stream on a ba
 stream on a batch of frames, and the heads on per-person embeddings. The Predictor, the pipeline and the
 benchmarks only talk to this interface, so accelerated backends slot in by name.
 
-    torch           eager PyTorch fp32 (`fusion.backends.torch`)
-    torch-fp16      autocast towers; torch-compile: the same under torch.compile (`fusion.backends.torch_fast`)
+    torch           eager PyTorch: fp32 (`fusion.backends.torch`), or bf16/fp16 towers with `precision=`
+                    (`fusion.backends.torch_fast`; `torch-fp16` is the old name for the device's half format)
+    torch-compile   the same under torch.compile
     onnxruntime     the exported ONNX graphs (`fusion.backends.onnxruntime`)
     tensorrt        TensorRT engines (`fusion.backends.tensorrt`, run by `fusion.backends.tensorrt_runner`)
 
-Only `torch` is imported with the package; the others load on first use. (`fusion.backends.torch` is a
-submodule, so this package never binds the name `torch` to PyTorch itself.)
+`--precision` is separate from the backend: `fusion.backends.precision` resolves `auto` from the hardware
+and turns (backend, precision) into backend options. Only `torch` is imported with the package; the others
+load on first use. (`fusion.backends.torch` is a submodule, so this package never binds the name `torch` to
+PyTorch itself.)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch import Tensor
 from torch import device as Device
 
 from emomon.kernel import InputError
+from fusion.backends.precision import PRECISIONS, Precision, cpu_bf16_support, resolve_backend, resolve_precision
 from fusion.backends.torch import TorchBackend
 from fusion.models.base import EmotionModel
 
@@ -41,7 +45,18 @@ class InferenceBackend(Protocol):
         ...
 
 
-_BACKENDS: dict[str, Callable[..., InferenceBackend]] = {"torch": TorchBackend}
+def _torch(model: EmotionModel, device: str = "cpu", precision: str = "fp32", **options) -> InferenceBackend:
+    """`torch`: eager fp32, or the reduced-precision towers of `torch_fast` for precision bf16/fp16."""
+    if precision == "fp32" and not options:
+        return TorchBackend(model, device=device)
+    if precision == "fp32":
+        raise InputError(f"the torch backend in fp32 takes no options ({', '.join(options)})")
+    from fusion.backends.torch_fast import TorchFastBackend
+
+    return TorchFastBackend(model, device=device, precision=precision, name="torch", **options)
+
+
+_BACKENDS: dict[str, Callable[..., InferenceBackend]] = {"torch": _torch}
 
 
 def register_backend(name: str, factory: Callable[..., InferenceBackend]) -> None:
@@ -80,4 +95,5 @@ register_backend("torch-compile", _lazy("fusion.backends.torch_fast", "TorchComp
 register_backend("onnxruntime", _lazy("fusion.backends.onnxruntime", "OnnxRuntimeBackend"))
 register_backend("tensorrt", _lazy("fusion.backends.tensorrt", "TensorRTBackend"))
 
-__all__ = ["InferenceBackend", "TorchBackend", "create_backend", "list_backends", "register_backend"]
+__all__ = ["PRECISIONS", "InferenceBackend", "Precision", "TorchBackend", "cpu_bf16_support", "create_backend",
+           "list_backends", "register_backend", "resolve_backend", "resolve_precision"]

@@ -12,6 +12,7 @@ class TorchBackend:
     """Eager PyTorch in fp32 on any device."""
 
     name = "torch"
+    precision = "fp32"
 
     def __init__(self, model: EmotionModel, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
