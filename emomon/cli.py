@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "emomon.commands.predict",
     "emomon.commands.run",
     "emomon.commands.train",
+    "emomon.commands.temporal",
     "emomon.commands.export",
     "emomon.commands.bench",
     "emomon.commands.app",

@@ -19,12 +19,16 @@ Example (random tiny model, runs anywhere):
 """
 
 from fusion.backends import (
+    PRECISIONS,
     InferenceBackend,
+    Precision,
     TorchBackend,
     check_backend,
     create_backend,
     list_backends,
     register_backend,
+    resolve_backend,
+    resolve_precision,
 )
 from fusion.export import OnnxFileError, ensure_onnx, export_onnx, read_onnx_metadata, weights_sha256
 from fusion.models import (
@@ -57,17 +61,31 @@ from fusion.models import (
     register_model,
     save_checkpoint,
 )
+from fusion.models.label_file import LabelFileError, LabelSet, read_label_file
+from fusion.models.labels import ABAW, EMOTIC, Dimension, LabelSpace
 from fusion.predictor import Predictor
 from fusion.results import PersonResult, top_emotions
+from fusion.temporal import (
+    TemporalConfig,
+    TemporalModel,
+    TrackPool,
+    create_temporal_model,
+    load_temporal,
+    save_temporal,
+)
 
 __all__ = [
     "CATEGORY_DESCRIPTIONS", "EMOTIC_CATEGORIES", "NUM_CATEGORIES", "VAD_MAX", "VAD_MIN", "VAD_NAMES",
+    "PRECISIONS", "Precision", "resolve_backend", "resolve_precision",
     "CheckpointError", "Crops", "EmotionModel", "InferenceBackend", "ModelSource", "PersonResult",
     "Predictor", "Preprocess", "RANDOM_WARNING", "TorchBackend", "TwoStreamConfig", "TwoStreamModel",
     "WeightsUnavailableError", "ZeroShotCLIP", "ZeroShotConfig", "check_backend", "create_backend", "create_model",
     "crop_persons", "describe_model", "list_backends", "list_models", "load_checkpoint",
     "load_emotion_model", "model_entry", "preprocess_images", "read_checkpoint", "register_backend",
     "register_model", "save_checkpoint", "top_emotions",
+    # label spaces, user labels, emotions over time
+    "ABAW", "EMOTIC", "Dimension", "LabelFileError", "LabelSet", "LabelSpace", "read_label_file",
+    "TemporalConfig", "TemporalModel", "TrackPool", "create_temporal_model", "load_temporal", "save_temporal",
     # accelerated inference (ONNX export)
     "OnnxFileError", "ensure_onnx", "export_onnx", "read_onnx_metadata", "weights_sha256",
 ]

@@ -31,6 +31,7 @@ class Predictor:
         self.model = self.backend.model
         self.crop_pad, self.min_box_size = crop_pad, min_box_size
         self.nonfinite = 0  # persons dropped because the model gave NaN/inf for them, over the predictor's life
+        self.keep_features = False  # attach each person's fused feature (`PersonResult.feature`): temporal models
 
     def encode_scene(self, frames: list[np.ndarray]) -> torch.Tensor:
         """Scene embeddings (F, D) of whole frames; reuse them across persons and (if wanted) frames."""
@@ -69,16 +70,27 @@ class Predictor:
         s = scene.index_select(0, torch.as_tensor(frame_of_person, device=scene.device))
         probs, vad = self.backend.heads(b, s)
         probs, vad = probs.float().cpu().numpy(), vad.float().cpu().numpy()
+        features = self._features(b, s) if self.keep_features else [None] * len(probs)
         finite = np.isfinite(probs).all(axis=1) & np.isfinite(vad).all(axis=1)
         p = 0
         for f, (_, crops) in enumerate(crops_per_frame):
             for j, idx in enumerate(crops.indices):
                 if finite[p]:
-                    results[f][idx] = PersonResult(idx, crops.boxes[j], probs[p], vad[p])
+                    results[f][idx] = PersonResult(idx, crops.boxes[j], probs[p], vad[p], labels=self.model.labels,
+                                                   feature=features[p])
                 else:
                     self._drop_nonfinite(idx, crops.boxes[j])
                 p += 1
         return results
+
+    @torch.no_grad()
+    def _features(self, b: torch.Tensor, s: torch.Tensor) -> np.ndarray:
+        """The model's fused per-person feature (`fuse(b, s)`, what its head reads), from the backend's
+        embeddings: a small torch call beside the backend's heads, so every backend can feed a temporal model."""
+        model = self.model
+        param = next(model.parameters(), None)
+        dev, dtype = (param.device, param.dtype) if param is not None else (b.device, torch.float32)
+        return model.fuse(b.to(dev, dtype), s.to(dev, dtype)).float().cpu().numpy()
 
     def _drop_nonfinite(self, idx: int, box) -> None:
         """A warning the first time (a broken model would otherwise flood the log once per person), then debug."""

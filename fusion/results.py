@@ -19,16 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fusion.models.categories import EMOTIC_CATEGORIES, VAD_NAMES
+from fusion.models.categories import EMOTIC_CATEGORIES
+from fusion.models.labels import EMOTIC, LabelSpace
 
 
-def top_emotions(probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+def top_emotions(probs: np.ndarray, k: int = 3, categories: tuple[str, ...] = EMOTIC_CATEGORIES
+                 ) -> list[tuple[str, float]]:
     """The k highest-scoring categories, highest first (ties keep the official order); non-finite scores
     (NaN/inf from a broken model) are never among them."""
     probs = np.asarray(probs, dtype=np.float64)
     finite = np.isfinite(probs)
     order = np.argsort(-np.where(finite, probs, -np.inf), kind="stable")[:k]
-    return [(EMOTIC_CATEGORIES[i], float(probs[i])) for i in order if finite[i]]
+    return [(categories[i], float(probs[i])) for i in order if finite[i]]
 
 
 def finite(value, digits: int) -> float | None:
@@ -39,22 +41,25 @@ def finite(value, digits: int) -> float | None:
 
 @dataclass(frozen=True, eq=False)
 class PersonResult:
-    """Emotions of one person: 26 category scores in [0, 1] (EMOTIC order) and VAD on 1..10."""
+    """Emotions of one person in the label space of the model that made them: by default EMOTIC's 26 category
+    scores in [0, 1] and VAD on 1..10 (`labels` says which categories and continuous dimensions)."""
 
     index: int                          # position of the person's box (or detection) in the input
     box: np.ndarray                     # (4,) xyxy pixels
-    probs: np.ndarray                   # (26,) in EMOTIC_CATEGORIES order
-    vad: np.ndarray                     # (3,) valence, arousal, dominance
+    probs: np.ndarray                   # (26,) in EMOTIC_CATEGORIES order (labels.categories)
+    vad: np.ndarray                     # (3,) valence, arousal, dominance (labels.dimensions)
     track_id: int | None = None         # the tracker's id; None for still images and untracked persons
     score: float | None = None          # detector confidence; None when the box came from the user
     keypoints: np.ndarray | None = None  # (K, 3) x, y, confidence from a pose detector
+    labels: LabelSpace = EMOTIC         # what probs and vad mean
+    feature: np.ndarray | None = None   # the frame model's per-person feature, kept for temporal models (not logged)
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
-        return top_emotions(self.probs, k)
+        return top_emotions(self.probs, k, self.labels.categories)
 
     @property
     def top1(self) -> str:
-        return EMOTIC_CATEGORIES[int(np.argmax(np.nan_to_num(self.probs, nan=-np.inf)))]
+        return self.labels.categories[int(np.argmax(np.nan_to_num(self.probs, nan=-np.inf)))]
 
     @property
     def is_finite(self) -> bool:
@@ -77,8 +82,8 @@ class PersonResult:
             "track_id": self.track_id,
             "box": [finite(v, 1) for v in self.box],
             "score": None if self.score is None else finite(self.score, 4),
-            "emotions": {name: finite(p, 5) for name, p in zip(EMOTIC_CATEGORIES, self.probs)},
+            "emotions": {name: finite(p, 5) for name, p in zip(self.labels.categories, self.probs)},
             "top": [[name, round(p, 5)] for name, p in self.top(top_k)],
-            "vad": {name: finite(v, 4) for name, v in zip(VAD_NAMES, self.vad)},
+            "vad": {name: finite(v, 4) for name, v in zip(self.labels.dimension_names, self.vad)},
             "keypoints": kp,
         }

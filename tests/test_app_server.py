@@ -72,7 +72,7 @@ def test_bad_inputs_are_readable_errors_and_the_app_keeps_serving(client, tmp_pa
     notes.write_text("not a video")
     with pytest.raises(gradio_client.exceptions.AppError) as err:
         client.predict(video=gradio_client.handle_file(str(notes)), api_name="/analyze_video")
-    assert "cannot open" in str(err.value) and "'notes.txt'" in str(err.value)
+    assert "cannot be played" in str(err.value) and "'notes.txt'" in str(err.value)
     assert "/gradio/" not in str(err.value)  # the upload's name, not its cache path
 
     empty = tmp_path / "empty.png"
@@ -117,7 +117,7 @@ def raw_call(server, api: str, data: list) -> tuple[str, dict]:
 
 def test_requests_gradio_refuses_are_readable(app_server):
     """A file path that was never uploaded, or too few inputs: one line saying why, not `{"error": null}`."""
-    settings = [0.25, 3, 0.5, 4, 2, "random"]
+    settings = [0.25, 3, 0.5, 4, 2, "random", "blur"]
     never_uploaded = {"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}
     for api, data in (("analyze_video", [never_uploaded, "", 2, 1, *settings]),
                       ("analyze_image", [never_uploaded, *settings])):
@@ -151,7 +151,7 @@ def test_settings_reach_the_pipeline(client):
 
 
 def test_switching_model_names_it(client):
-    banner, _ = client.predict(model="random:two_stream_tiny", api_name="/set_model")
+    banner, *_ = client.predict(model="random:two_stream_tiny", api_name="/set_model")
     assert "two_stream_tiny with RANDOM weights" in banner and "WARNING" in banner
 
 

@@ -54,7 +54,8 @@ def app_server(tmp_path_factory):
            "GRADIO_TEMP_DIR": str(tmp / "gradio"), "EMOMON_CACHE": str(tmp / "cache")}
     log = tmp / "app.log"
     cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--emotion-model", "random",
-           "--extra-model", TINY, "--detector-weights", str(weights), "--video-seconds", "2"]
+           "--extra-model", TINY, "--extra-model", "missing_model.pt",  # fails its start-up check: not offered
+           "--detector-weights", str(weights), "--video-seconds", "2"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = AppServer(f"http://127.0.0.1:{port}/", proc, log)

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import av
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from detector import DetectorConfig
-from emomon.kernel import InputError
+from emomon.kernel import InputError, parse_utc
 from emomon.pipeline import EmotionModelConfig, MonitorConfig, PipelineConfig, RunSummary, SmoothingConfig
 from emomon.webapp import AppConfig, AppEngine, Settings
 from emomon.webapp.video import H264Writer, process_video
@@ -132,6 +133,8 @@ def test_webcam_session_restarts_after_a_pause(engine, clip):
         annotated, result = session.process(cv2.cvtColor(f, cv2.COLOR_BGR2RGB), settings)
     assert annotated.shape == f.shape and session.frames == 3
     assert session.summary.frames == 3 and result.persons
+    stamp = parse_utc(result.record()["utc"])  # absolute capture time, as `emomon run` writes for a camera
+    assert abs(stamp - time.time()) < 60
     session.last -= 10  # the user stopped and started again
     session.process(cv2.cvtColor(clip[3], cv2.COLOR_BGR2RGB), settings)
     assert session.frames == 1 and session.summary.frames == 1
@@ -169,7 +172,7 @@ def test_settings_map_onto_pipeline_config():
 def test_tables_and_timeline():
     persons = [fake_person(None, (1, 2, 3, 4), 2), fake_person(None, (5, 6, 7, 8), 3)]
     table = persons_table(persons, [2, 5])
-    assert table["person"].tolist() == ["#2", "#5"]
+    assert table["#"].tolist() == ["#2", "#5"]
     assert table["top emotions"][0].startswith(f"{EMOTIC_CATEGORIES[2]} 90%")
 
     timeline, summary = Timeline(), RunSummary()
@@ -226,7 +229,7 @@ def test_video_job_time_limit_stride_and_outputs(engine, street_video, tmp_path)
     assert [r["frame"] for r in lines] == list(range(0, 24, 2))
     summary = json.loads(Path(run.summary).read_text())
     assert summary["stopped_by"] == run.stopped_by and summary["tracks"]
-    assert Path(run.csv).read_text().startswith("frame,time,track_id")
+    assert Path(run.csv).read_text().startswith("frame,time,")
     with av.open(run.video) as c:
         assert c.streams.video[0].codec_context.name == "h264"
         assert sum(1 for _ in c.decode(video=0)) == 12

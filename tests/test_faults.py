@@ -103,7 +103,7 @@ def all_outputs(folder: Path) -> OutputPaths:
 def jsonl_frames(path) -> list[int]:
     text = Path(path).read_text()
     assert text == "" or text.endswith("\n"), "the JSONL ends with a whole line"
-    return [json.loads(line)["frame"] for line in text.splitlines()]
+    return [r["frame"] for r in map(json.loads, text.splitlines()) if "event" not in r]  # events: own lines
 
 
 def csv_frames(path) -> list[int]:
@@ -327,6 +327,9 @@ def test_a_stream_that_never_comes_back_is_recorded_as_the_error(tmp_path):
     summary = assert_consistent(tmp_path, 3)
     assert report.stopped_by == summary["stopped_by"] == f"error: {caught.value}"
     assert "did not come back" in report.stopped_by
+    last = json.loads((tmp_path / "o.jsonl").read_text().splitlines()[-1])
+    assert last["event"] == "stream_lost" and last["last_frame"] == 2  # the loss is in the log, not only stderr
+    assert summary["outages"]["count"] == 1 and summary["outages"]["down_since"] == last["last_utc"]
 
 
 def test_sigterm_mid_frame_finishes_the_frame_and_says_so(tmp_path, monkeypatch):

@@ -70,7 +70,7 @@ def test_summary_dominant_emotion_and_mean_vad():
 
 
 def test_writers_produce_valid_files(tmp_path):
-    record = {"frame": 3, "time": 0.125, "persons": [person(4).record(top_k=1)]}
+    record = {"frame": 3, "time": 0.125, "utc": "2026-12-02T14:03:07.250Z", "persons": [person(4).record(top_k=1)]}
     j, c = JsonlWriter(tmp_path / "a" / "o.jsonl"), CsvWriter(tmp_path / "o.csv")
     j.write(record)
     c.write(record)
@@ -78,7 +78,8 @@ def test_writers_produce_valid_files(tmp_path):
     j.close(), c.close()
     with open(tmp_path / "o.csv") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == CSV_COLUMNS and len(rows) == 2 and rows[1][2] == "4" and rows[1][8] == "Peace"
+    assert rows[0] == CSV_COLUMNS and len(rows) == 2 and rows[1][2] == "2026-12-02T14:03:07.250Z" and rows[1][3] == "4"
+    assert rows[1][9] == "Peace"
     v = VideoWriter(tmp_path / "o.mp4", fps=10)
     for i in range(5):
         v.write(np.full((48, 64, 3), i * 40, np.uint8))

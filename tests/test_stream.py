@@ -143,8 +143,9 @@ def test_package_docstring_example_runs():
 
 
 def test_config_validates_and_backs_off_exponentially():
-    config = SourceConfig(reconnect_backoff_s=0.5, reconnect_max_backoff_s=3.0)
+    config = SourceConfig(reconnect_backoff_s=0.5, reconnect_max_backoff_s=3.0, reconnect_jitter=0)
     assert [config.backoff_s(a) for a in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert config.backoff_s(10_000) == 3.0  # no overflow on a camera that has been away for weeks
     with pytest.raises(SourceError, match="buffer_size"):
         SourceConfig(buffer_size=0)
     with pytest.raises(SourceError, match="vid_stride"):

@@ -12,13 +12,14 @@ from emomon.commands.options import (
     add_detector_arguments,
     add_model_arguments,
     add_pipeline_arguments,
+    add_privacy_arguments,
     monitor_config,
 )
 from emomon.webapp.config import AppConfig
 
 _APP = AppConfig()
 SERVER_FIELDS = ("extra_models", "host", "port", "share", "max_upload_mb", "server_sources", "webcam_sessions",
-                 "webcam_time_limit", "video_seconds")
+                 "webcam_time_limit", "video_seconds", "keep_minutes")
 
 
 def add_app_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,6 +39,9 @@ def add_app_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds a webcam stream holds its slot before it goes back into the queue")
     g.add_argument("--video-seconds", type=float, default=_APP.video_seconds, metavar="S",
                    help="default for 'process the first N seconds' of a video (0 = all)")
+    g.add_argument("--keep-minutes", type=float, default=_APP.keep_minutes, metavar="M",
+                   help="a session's uploads and results are deleted when its page closes, and at the latest "
+                        f"M minutes after they were written (default {_APP.keep_minutes:g})")
 
 
 def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -45,6 +49,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     add_model_arguments(parser, backend=True)
     add_detector_arguments(parser)
     add_pipeline_arguments(parser)
+    add_privacy_arguments(parser, anonymize=_APP.monitor.pipeline.privacy.anonymize)  # the page's default
     parser.set_defaults(func=run)
     return parser
 
@@ -65,6 +70,8 @@ def check_args(args) -> None:
         raise InputError("--webcam-sessions and --webcam-time-limit must be >= 1")
     if args.video_seconds < 0:
         raise InputError("--video-seconds must be >= 0 (0 = the whole video)")
+    if not 0 < args.keep_minutes < float("inf"):
+        raise InputError(f"--keep-minutes must be a number > 0, not {args.keep_minutes:g}")
     if not 0 < args.conf < 1:
         raise InputError("--conf must be between 0 and 1")
 
@@ -84,6 +91,9 @@ def run(args) -> int:
     logging.getLogger("emomon.app").info("emotion model: %s; serving on http://%s:%d%s",
                                          engine.model(config.emotion_model).description, config.host,
                                          config.port, " (and a public share link)" if config.share else "")
+    logging.getLogger("emomon.app").info(
+        "face hiding in the page's images: %s by default; a session's uploads and results are deleted when its page "
+        "closes, at the latest after %g minutes", config.monitor.pipeline.privacy.anonymize, config.keep_minutes)
     demo = build_app(engine=engine)
 
     def stop(signum, frame):  # SIGTERM (service managers, `kill`) shuts down like Ctrl-C: cleanly, files removed

@@ -9,13 +9,26 @@ import argparse
 
 from detector.config import DetectorConfig
 from emomon.kernel import InputError
-from emomon.pipeline.config import EmotionModelConfig, MonitorConfig, PipelineConfig, ReuseConfig
+from emomon.pipeline.config import (
+    ANONYMIZE_MODES,
+    EmotionModelConfig,
+    MonitorConfig,
+    PipelineConfig,
+    PrivacyConfig,
+    ReuseConfig,
+)
 from emomon.pipeline.smoothing import SmoothingConfig
 
 _DET, _MODEL, _REUSE, _SMOOTH, _PIPE = (DetectorConfig(), EmotionModelConfig(), ReuseConfig(), SmoothingConfig(),
                                         PipelineConfig())
-BACKENDS_HELP = ("emotion model backend: torch, torch-fp16, torch-compile, onnxruntime, tensorrt "
-                 "(tensorrt also runs the detector as a TensorRT engine)")
+BACKENDS_HELP = ("emotion model backend: torch, torch-compile, onnxruntime, tensorrt (tensorrt also runs the "
+                 "detector as a TensorRT engine); torch-fp16 is the old name of --backend torch --precision bf16 "
+                 "on a CPU, fp16 on CUDA")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # fusion.backends.PRECISIONS, written out (no torch import)
+PRECISION_HELP = ("number format of the emotion model and the detector: auto picks bf16 on a CPU with native "
+                  "bfloat16 (AVX-512 BF16 or AMX), fp16 on CUDA, fp32 elsewhere; int8 needs --backend onnxruntime "
+                  f"or tensorrt (default: {_MODEL.precision})")
+DETECTOR_RUNTIMES = ("auto", "torch", "openvino", "onnxruntime", "tensorrt")  # detector.RUNTIMES, written out
 CATEGORIES = 26  # len(fusion.EMOTIC_CATEGORIES), written out: importing fusion loads torch (tests hold them equal)
 STRIDE = 32  # the detector's largest stride: --imgsz must be a multiple (Ultralytics would round it with a warning)
 
@@ -68,8 +81,23 @@ def add_model_arguments(p: argparse.ArgumentParser, default: str = _MODEL.emotio
     p.add_argument("--body-weights", metavar="PATH", help="local ResNet-18 weights file (offline machines)")
     p.add_argument("--device", default=_MODEL.device, help="cpu, cuda, cuda:0, ...")
     p.add_argument("--seed", type=integer(0), default=_MODEL.seed, help="seed for --emotion-model random (>= 0)")
-    if backend:
+    if backend:  # the commands that compute emotions (run, predict, app)
         p.add_argument("--backend", default=_MODEL.backend, help=BACKENDS_HELP)
+        p.add_argument("--precision", choices=PRECISIONS, default=_MODEL.precision, help=PRECISION_HELP)
+        add_temporal_arguments(p)
+
+
+def add_temporal_arguments(p: argparse.ArgumentParser) -> None:
+    """Emotions over time (`emomon train-temporal`) and user-defined zero-shot labels."""
+    p.add_argument("--temporal-model", default=_MODEL.temporal_model, metavar="PATH",
+                   help="a temporal head (emomon train-temporal) over each track's recent frame features; its "
+                        "label space replaces the frame model's, and it replaces --smoothing")
+    p.add_argument("--labels", default=_MODEL.labels, metavar="FILE",
+                   help="a YAML file of your own zero-shot labels (name + description, or components for a "
+                        "compound); needs the zero-shot model")
+    p.add_argument("--label-window", type=integer(1), default=_MODEL.label_window, metavar="N",
+                   help="with --labels in video: average a track's last N frame embeddings before comparing "
+                        f"with the label texts (1 = per frame; default {_MODEL.label_window})")
 
 
 def add_detector_weights_argument(p, help_extra: str = "") -> None:
@@ -91,6 +119,9 @@ def add_detector_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tracker", default=_DET.tracker, help="bytetrack.yaml or botsort.yaml")
     g.add_argument("--min-box-size", type=integer(1), default=_DET.min_box_size,
                    help="skip persons smaller than this (pixels, >= 1)")
+    g.add_argument("--detector-runtime", choices=DETECTOR_RUNTIMES, default=_DET.runtime,
+                   help="what runs the detector: auto (OpenVINO in bf16 on a CPU with native bfloat16, exported once "
+                        "into the cache; else the .pt model in torch), torch, openvino, onnxruntime, tensorrt")
 
 
 def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
@@ -111,6 +142,17 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
     add_top_k_argument(g)
 
 
+def add_privacy_arguments(p: argparse.ArgumentParser, anonymize: str = PrivacyConfig.anonymize) -> None:
+    """What the outputs keep of people; `anonymize` is the command's own default (the app hides faces)."""
+    g = p.add_argument_group("privacy")
+    g.add_argument("--anonymize", choices=ANONYMIZE_MODES, default=anonymize,
+                   help="hide faces (from the pose keypoints, else the top of the person box) in the annotated "
+                        "video, window and app images; the emotion model still sees the original pixels "
+                        f"(default: {anonymize})")
+    g.add_argument("--no-keypoints", dest="keypoints", action="store_false", default=PrivacyConfig.keypoints,
+                   help="leave the body keypoints (pose geometry) out of the JSONL (the CSV has none)")
+
+
 def add_top_k_argument(p) -> None:
     p.add_argument("--top-k", type=integer(1, CATEGORIES), default=_PIPE.top_k,
                    help=f"emotions shown per person (1 to {CATEGORIES})")
@@ -119,13 +161,19 @@ def add_top_k_argument(p) -> None:
 def model_config(args) -> EmotionModelConfig:
     return EmotionModelConfig(emotion_model=args.emotion_model, device=args.device, seed=args.seed,
                               scene_weights=args.scene_weights, body_weights=args.body_weights,
-                              backend=getattr(args, "backend", _MODEL.backend))
+                              backend=getattr(args, "backend", _MODEL.backend),
+                              precision=getattr(args, "precision", _MODEL.precision),
+                              temporal_model=getattr(args, "temporal_model", None),
+                              labels=getattr(args, "labels", None),
+                              label_window=getattr(args, "label_window", _MODEL.label_window))
 
 
 def detector_config(args) -> DetectorConfig:
     """The detector flags a command has (predict and bench have only some); the rest keep their defaults."""
-    names = ("conf", "iou", "imgsz", "half", "tracker", "min_box_size")
+    names = ("conf", "iou", "imgsz", "half", "tracker", "min_box_size", "precision")
     values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    if getattr(args, "detector_runtime", None):
+        values["runtime"] = args.detector_runtime
     return DetectorConfig(weights=args.detector_weights, device=args.device,
                           trust_weights=getattr(args, "trust_detector_weights", False), **values)
 
@@ -142,8 +190,63 @@ def pipeline_config(args) -> PipelineConfig:
         smoothing = SmoothingConfig(args.smoothing, args.smooth_alpha, args.smooth_window)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    return PipelineConfig(reuse=reuse, smoothing=smoothing, top_k=args.top_k)
+    privacy = PrivacyConfig(getattr(args, "anonymize", PrivacyConfig.anonymize),
+                            getattr(args, "keypoints", PrivacyConfig.keypoints))
+    return PipelineConfig(reuse=reuse, smoothing=smoothing, top_k=args.top_k, privacy=privacy)
 
 
 def monitor_config(args) -> MonitorConfig:
     return MonitorConfig(detector=detector_config(args), model=model_config(args), pipeline=pipeline_config(args))
+
+
+# -- live sources and long runs (`emomon run`) -------------------------------------------------------------------
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """argparse `type`: a duration of at least 1 s: `90` or `90s`, `15m`, `1h`, `1.5h`, `1d`."""
+    value = text.strip().lower()
+    scale = _DURATION_UNITS.get(value[-1:])
+    number = value[:-1] if scale else value
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration (e.g. 90s, 15m, 1h, 1d)") from None
+    if not 1 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be at least 1 s, not {text}")
+    return seconds
+
+
+def positive(text: str) -> float:
+    """argparse `type`: a finite number above 0."""
+    value = _parse_number(float, text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return value
+
+
+def add_live_arguments(p: argparse.ArgumentParser) -> None:
+    """Reconnecting to a camera that drops, and rolling the outputs over on a long run."""
+    from stream.config import SourceConfig
+
+    src = SourceConfig()
+    g = p.add_argument_group("live sources and long runs")
+    g.add_argument("--reconnect-attempts", type=integer(0), default=src.reconnect_attempts, metavar="N",
+                   help="tries to get a dropped network stream or webcam back before the run ends with an error "
+                        "(0 = never; default: forever). Files never reconnect")
+    g.add_argument("--reconnect-max-wait", type=positive, default=src.reconnect_max_backoff_s, metavar="S",
+                   help=f"longest wait between two tries, in seconds; waits start at {src.reconnect_backoff_s:g} s and "
+                        f"double up to it, minus up to {round(src.reconnect_jitter * 100)}%% jitter "
+                        f"(default {src.reconnect_max_backoff_s:g})")
+    g.add_argument("--rotate", type=duration, default=None, metavar="DURATION",
+                   help="start new JSONL, CSV and video files every DURATION (90s, 15m, 1h, 1d), named with their "
+                        "start time; the summary is rewritten at each rotation")
+
+
+def source_config(args):
+    """The frame source's settings from the flags (a command without the live flags gets the defaults)."""
+    from stream.config import SourceConfig
+
+    src = SourceConfig()
+    return SourceConfig(reconnect_attempts=getattr(args, "reconnect_attempts", src.reconnect_attempts),
+                        reconnect_max_backoff_s=getattr(args, "reconnect_max_wait", src.reconnect_max_backoff_s))

@@ -90,6 +90,15 @@ def find_boxes(args, image):
     return detections.xyxy.tolist(), detections
 
 
+def temporal_stage(args, predictor):
+    """With --temporal-model: the stage that runs each person of the photo as a one-frame sequence."""
+    if not args.temporal_model:
+        return None
+    from emomon.pipeline.temporal_stage import build_temporal_stage
+
+    return build_temporal_stage(args.temporal_model, None, 1, predictor, device=args.device)
+
+
 def run(args) -> int:
     from emomon.commands.options import model_config
     from emomon.pipeline import build_predictor
@@ -102,7 +111,11 @@ def run(args) -> int:
     boxes, detections = find_boxes(args, image)
     if boxes == []:
         logging.getLogger("emomon.predict").warning("no person found in %s", args.image)
+    stage = temporal_stage(args, predictor)
     people = predictor.predict(image, boxes) if boxes != [] else []
+    if stage is not None:
+        out = stage.apply(0, 0.0, [None] * len(people), {i: p for i, p in enumerate(people) if p is not None})
+        people = [out.get(i) for i in range(len(people))]
     keypoints = detections.data.get("keypoints") if detections is not None and detections.data else None
     rows = []
     for i, person in enumerate(people):

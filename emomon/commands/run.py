@@ -9,10 +9,13 @@ import sys
 
 from emomon.commands.options import (
     add_detector_arguments,
+    add_live_arguments,
     add_model_arguments,
     add_pipeline_arguments,
+    add_privacy_arguments,
     integer,
     monitor_config,
+    source_config,
 )
 
 
@@ -28,6 +31,8 @@ def register(sub) -> None:
     add_model_arguments(p, backend=True)
     add_detector_arguments(p)
     add_pipeline_arguments(p)
+    add_privacy_arguments(p)
+    add_live_arguments(p)
     p.add_argument("--show", action="store_true", help="show a live window (q or Esc stops)")
     p.add_argument("--max-frames", type=integer(1), default=None, help="stop after N processed frames (>= 1)")
     p.add_argument("--vid-stride", type=integer(1), default=1, help="process every N-th frame (>= 1)")
@@ -38,7 +43,7 @@ def register(sub) -> None:
 def run(args) -> int:
     import logging
 
-    from emomon.pipeline import OutputPaths, RunReport, build_pipeline, run_pipeline
+    from emomon.pipeline import OutputPaths, RunReport, build_pipeline, run_pipeline, storage_notice
     from emomon.pipeline.interrupts import Terminated
     from emomon.pipeline.runner import check_outputs
     from fusion import describe_model
@@ -48,9 +53,11 @@ def run(args) -> int:
     if not (args.output or args.jsonl or args.csv or args.summary or args.show):
         log.warning("no output chosen (--output, --jsonl, --csv, --summary or --show): printing a summary only")
     config = monitor_config(args)  # validates options before loading models
-    outputs = OutputPaths(args.output, args.jsonl, args.csv, args.summary)
+    outputs = OutputPaths(args.output, args.jsonl, args.csv, args.summary, rotate_s=args.rotate)
     check_outputs(outputs)  # a path that cannot be written fails now, not after the work
-    source = open_source(args.source, vid_stride=args.vid_stride, max_frames=args.max_frames)
+    source = open_source(args.source, vid_stride=args.vid_stride, max_frames=args.max_frames,
+                         config=source_config(args))
+    log.info(storage_notice(outputs, config.pipeline.privacy, show=args.show))  # after a bad source's one line
     report = None
     try:
         pipeline = build_pipeline(config)

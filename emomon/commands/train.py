@@ -128,6 +128,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_make_synthetic(args) -> int:
+    if args.video:  # synthetic videos with a planted temporal signal (emomon/commands/temporal.py)
+        from emomon.commands.temporal import cmd_make_synthetic_video
+
+        return cmd_make_synthetic_video(args)
     from emomon.kernel import InputError
     from training.synthetic import make_synthetic
 
@@ -202,4 +206,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--format", default="mat", choices=["mat", "tandon_csv", "kaggle_csv"])
     p.add_argument("--image-size", default="128x96", help="WxH of the images (default 128x96)")
+    from emomon.commands.temporal import add_synthetic_video_flags
+
+    add_synthetic_video_flags(p)
     p.set_defaults(func=cmd_make_synthetic)

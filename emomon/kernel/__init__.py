@@ -27,10 +27,11 @@ from emomon.kernel.files import (
 from emomon.kernel.logs import quiet_loggers, setup_logging
 from emomon.kernel.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, output_fps
 from emomon.kernel.text import first_line
+from emomon.kernel.timestamps import file_stamp, parse_utc, utc_iso, utc_now
 from emomon.kernel.version import __version__
 
 __all__ = [
     "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "EmomonError", "InputError", "__version__", "atomic_write", "cache_dir",
     "cache_root", "ensure_parent", "finite_json", "first_line", "output_fps", "quiet_loggers", "setup_logging",
-    "sha256_file", "write_json_atomic", "write_text_atomic",
+    "sha256_file", "write_json_atomic", "write_text_atomic", "file_stamp", "parse_utc", "utc_iso", "utc_now",
 ]

@@ -6,6 +6,9 @@
 - `results`: `FrameResult`, each person's typed `fusion.PersonResult` carried in `detections.data["emotion"]`
 - `smoothing`, `summary`, `overlay`, `outputs`, `interrupts`, `runner`: per-track smoothing, the run summary,
   drawing, the writers, Ctrl-C safety and the loop that drives a source through all of them
+- `outages`, `rotation`, `fragmented_mp4`: a live source's lost/restored events and their totals, output files
+  on a schedule (`--rotate`), video that stays playable if the process dies
+- `anonymize`, `privacy`: faces hidden in drawn frames (`FaceAnonymizer`), what a run stores (`storage_notice`)
 
 Example (random tiny model, the shared detector weights):
 
@@ -22,16 +25,24 @@ import importlib
 # Re-exported lazily (PEP 562): the CLI reads the configs' defaults to build its flags, and `emomon --help` must
 # not pay for torch (which `build` and `emotion_pipeline` import through fusion).
 _EXPORTS = {
+    "emomon.pipeline.anonymize": ("AnonymizeConfig", "FaceAnonymizer", "head_boxes"),
     "emomon.pipeline.build": ("build_detector", "build_pipeline", "build_predictor", "load_model"),
-    "emomon.pipeline.config": ("EmotionModelConfig", "MonitorConfig", "PipelineConfig", "ReuseConfig"),
+    "emomon.pipeline.config": ("ANONYMIZE_MODES", "EmotionModelConfig", "MonitorConfig", "PipelineConfig",
+                               "PrivacyConfig", "ReuseConfig"),
     "emomon.pipeline.emotion_pipeline": ("EmotionPipeline", "StageTimes", "box_iou", "thumbnail"),
+    "emomon.pipeline.fragmented_mp4": ("FragmentedMp4",),
     "emomon.pipeline.interrupts": ("InterruptGuard",),
     "emomon.pipeline.outputs": ("CSV_COLUMNS", "CsvWriter", "JsonlWriter", "VideoWriter"),
+    "emomon.pipeline.outages": ("OutageLog",),
     "emomon.pipeline.overlay": ("EmotionOverlay", "OverlayConfig"),
+    "emomon.pipeline.privacy": ("storage_notice",),
     "emomon.pipeline.results": ("EMOTION", "FrameResult", "attach"),
+    "emomon.pipeline.rotation": ("Rotation",),
     "emomon.pipeline.runner": ("OutputPaths", "RunReport", "run_pipeline"),
     "emomon.pipeline.smoothing": ("SmoothingConfig", "TrackSmoother"),
     "emomon.pipeline.summary": ("RunSummary", "TrackStats"),
+    "emomon.pipeline.temporal_stage": ("TemporalStage", "build_temporal_stage"),
+    "emomon.pipeline.track_history": ("TrackHistory",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -8,33 +8,52 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
-from detector import DetectorConfig, PersonDetector, detector_weights_for_backend
+from detector import DetectorConfig, PersonDetector, detector_weights_for_runtime
 from emomon.pipeline.config import EmotionModelConfig, MonitorConfig
 from emomon.pipeline.emotion_pipeline import EmotionPipeline
+from emomon.pipeline.runtimes import detector_choice, emotion_choice
+from emomon.pipeline.temporal_stage import build_temporal_stage
 from fusion import EmotionModel, Predictor, load_emotion_model
 from fusion.backends import check_backend
+from fusion.backends.precision import backend_options
+
+log = logging.getLogger(__name__)
 
 
 def build_detector(config: DetectorConfig, backend: str = "torch") -> PersonDetector:
-    """The person detector; with the TensorRT backend it runs as Ultralytics' own engine export (cached)."""
-    if backend == "tensorrt":
-        weights = detector_weights_for_backend(config.weights, "tensorrt", imgsz=config.imgsz, device=config.device,
-                                               trust=config.trust_weights)
-        config = dataclasses.replace(config, weights=str(weights))
-    return PersonDetector(config)
+    """The person detector in the runtime and precision `runtimes.detector_choice` picks (OpenVINO bf16 on a
+    CPU with native bfloat16, a TensorRT engine with the TensorRT backend); exports are cached."""
+    choice = detector_choice(config, backend)
+    weights = detector_weights_for_runtime(config.weights, choice.runtime, imgsz=config.imgsz, device=config.device,
+                                           trust=config.trust_weights)
+    detector = PersonDetector(dataclasses.replace(config, weights=str(weights), runtime=choice.runtime,
+                                                  precision=choice.precision))
+    log.info("detector: %s (%s)", detector.describe(), choice.reason)
+    return detector
 
 
 def load_model(config: EmotionModelConfig, spec: str | None = None, device: str | None = None) -> EmotionModel:
     """The emotion model named by `spec` (default: the config's), on `device` (default: the config's)."""
+    label_set = None
+    if config.labels and (spec is None or spec == config.emotion_model):  # the app's extra models keep theirs
+        from fusion.models.label_file import read_label_file
+
+        label_set = read_label_file(config.labels)  # a bad file fails before the model loads
     return load_emotion_model(spec or config.emotion_model, device=device or config.device, seed=config.seed,
-                              scene_weights=config.scene_weights, body_weights=config.body_weights)
+                              scene_weights=config.scene_weights, body_weights=config.body_weights,
+                              label_set=label_set)
 
 
 def build_predictor(config: EmotionModelConfig, spec: str | None = None) -> Predictor:
     """A `Predictor` for the model named by `spec` (default: the config's) on the config's backend."""
     check_backend(config.backend)  # a typo fails before minutes of model loading
-    return Predictor(load_model(config, spec), device=config.device, backend=config.backend)
+    backend, precision = emotion_choice(config.backend, config.precision, config.device)
+    predictor = Predictor(load_model(config, spec), device=config.device, backend=backend,
+                          **backend_options(backend, precision.precision))
+    log.info("emotion model: backend %s, precision %s", backend, precision.describe())
+    return predictor
 
 
 def build_pipeline(config: MonitorConfig, detector=None, predictor: Predictor | None = None) -> EmotionPipeline:
@@ -42,4 +61,16 @@ def build_pipeline(config: MonitorConfig, detector=None, predictor: Predictor | 
     check_backend(config.model.backend)
     detector = detector or build_detector(config.detector, config.model.backend)
     predictor = predictor or build_predictor(config.model)
-    return EmotionPipeline(detector, predictor, config.pipeline)
+    temporal = build_temporal_stage(config.model.temporal_model, config.model.labels, config.model.label_window,
+                                    predictor, config.pipeline.smoothing.max_age, config.model.device)
+    pipeline = EmotionPipeline(detector, predictor, config.pipeline, temporal=temporal)
+    pipeline.run_info = run_info(pipeline)
+    return pipeline
+
+
+def run_info(pipeline: EmotionPipeline) -> dict:
+    """What ran the models, for the run summary and benchmark reports."""
+    backend = pipeline.predictor.backend
+    describe = getattr(pipeline.detector, "describe", None)
+    return {"precision": {"emotion_model": getattr(backend, "precision", "fp32"), "emotion_backend": backend.name,
+                          "detector": describe() if describe else None}}

@@ -9,6 +9,7 @@ Work reuse (`ReuseConfig`) keeps it fast without changing what users see beyond 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -55,23 +56,47 @@ class StageTimes:
 class EmotionPipeline:
     """detector + predictor + smoothing; `process(frame)` per frame, `reset()` per source."""
 
-    def __init__(self, detector, predictor: Predictor, config: PipelineConfig | None = None):
+    def __init__(self, detector, predictor: Predictor, config: PipelineConfig | None = None, temporal=None):
         self.detector, self.predictor = detector, predictor
         self.config = config or PipelineConfig()
+        self.temporal = temporal  # emomon.pipeline.temporal_stage.TemporalStage: emotions over a track's frames
+        if temporal is not None:
+            predictor.keep_features = True
+            if getattr(temporal, "fresh_features", False) and self.config.reuse.refresh_every > 1:
+                log.info("temporal model: tracked persons are recomputed every frame (its input is each frame's "
+                         "feature); the scene embedding is still reused")
+                self.config = dataclasses.replace(self.config, reuse=dataclasses.replace(self.config.reuse,
+                                                                                          refresh_every=1))
         self.smoother = TrackSmoother(self.config.smoothing)
         self.tracking = True  # off for unrelated still images: ids (and smoothing) only make sense in video
         self.times = StageTimes()
         self.counts = defaultdict(int)
         self.reset()
 
+    @property
+    def labels(self):
+        """The label space of this pipeline's outputs (the temporal head's, else the frame model's)."""
+        return self.temporal.labels if self.temporal is not None else self.predictor.model.labels
+
     def reset(self) -> None:
         """Forget everything about the previous source: tracker ids, smoothing, reuse caches."""
         if hasattr(self.detector, "reset"):
             self.detector.reset()
         self.smoother.reset()
+        if self.temporal is not None:
+            self.temporal.reset()
         self._scene = None            # (embedding, thumbnail, frame number)
         self._tracks: dict[int, tuple[int, PersonResult]] = {}  # id -> (frame number, last computed result)
         self._n = 0
+        self._id_base = self._last_id = 0  # see restart_tracks()
+
+    def restart_tracks(self) -> int:
+        """Start tracking afresh after a gap in a live source (tracker, smoothing, reuse caches), with ids above
+        every id handed out so far, so an id means one person across the whole run. Returns the next new id."""
+        last = self._last_id
+        self.reset()
+        self._id_base = self._last_id = last
+        return last + 1
 
     def _scene_embedding(self, image: np.ndarray):
         cfg = self.config.reuse
@@ -118,22 +143,34 @@ class EmotionPipeline:
         self.times.add("detect_track", t1 - t0)
         boxes = dets.xyxy.astype(np.float32)
         ids = dets.tracker_id if dets.tracker_id is not None else [None] * len(dets)
-        ids = [None if t is None or int(t) < 0 else int(t) for t in ids]
+        ids = [None if t is None or int(t) < 0 else int(t) + self._id_base for t in ids]
+        if self._id_base and dets.tracker_id is not None:  # the overlay draws these
+            dets.tracker_id = np.array([-1 if t is None else t for t in ids], dtype=int)
+        self._last_id = max([self._last_id, *(t for t in ids if t is not None)])
         raw = self._emotions(image, boxes, ids)
         t2 = time.perf_counter()
         self.times.add("emotion", t2 - t1)
+        if self.temporal is not None:  # replaces smoothing: the head integrates over the track's frames
+            raw = self.temporal.apply(self._n, time_s, ids, raw)
+            self.times.add("temporal", time.perf_counter() - t2)
+            t2 = time.perf_counter()
         keypoints = dets.data.get("keypoints") if dets.data else None
         persons: list[PersonResult | None] = [None] * len(dets)
         for i in sorted(raw):
             if not raw[i].is_finite:  # the predictor leaves NaN/inf persons out; a custom one might not
                 log.debug("frame %d: detection %d has non-finite emotion scores; left out", index, i)
                 continue
-            probs, vad = self.smoother.update(ids[i], self._n, raw[i].probs, raw[i].vad)
+            probs, vad = raw[i].probs, raw[i].vad
+            if self.temporal is None:
+                probs, vad = self.smoother.update(ids[i], self._n, probs, vad)
             persons[i] = PersonResult(
                 index=i, box=boxes[i], probs=probs, vad=vad, track_id=ids[i],
                 score=float(dets.confidence[i]) if dets.confidence is not None else 1.0,
-                keypoints=keypoints[i] if keypoints is not None and len(keypoints) > i else None)
+                keypoints=keypoints[i] if keypoints is not None and len(keypoints) > i else None,
+                labels=raw[i].labels)
         self.smoother.forget_stale(self._n)
+        if self.temporal is not None:
+            self.temporal.forget_stale(self._n)
         for tid in [t for t, c in self._tracks.items() if self._n - c[0] > self.smoother.config.max_age]:
             del self._tracks[tid]
         self.times.add("smooth", time.perf_counter() - t2)

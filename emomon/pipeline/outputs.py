@@ -29,12 +29,26 @@ import numpy as np
 
 from emomon.kernel import InputError, ensure_parent, output_fps
 from emomon.kernel.files import check_writable, write_error
+from emomon.pipeline.fragmented_mp4 import FragmentedMp4, fragmented_size
 from fusion import EMOTIC_CATEGORIES, VAD_NAMES
+from fusion.models.labels import EMOTIC, LabelSpace
 
 log = logging.getLogger(__name__)
 
 # The video containers the writer produces, and the codec each is written with.
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+# Those written as fragmented MP4 (see fragmented_mp4), with their FFmpeg muxer.
+FRAGMENTED_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
+
+
+class _Unopened:
+    """What the writer holds when its encoder could not be opened."""
+
+    def isOpened(self) -> bool:  # noqa: N802 - cv2.VideoWriter's name
+        return False
+
+    def release(self) -> None:
+        pass
 
 
 class _RecordFile:
@@ -84,12 +98,24 @@ class _FrameRecords:
     takes every later frame back out (a frame another output missed), `close()`."""
 
     _file: _RecordFile
+    _header = b""  # what a new file starts with
 
     def mark(self) -> int:
         return self._file.size
 
     def rollback(self, mark: int) -> None:
         self._file.truncate(mark)
+
+    def write_event(self, record: dict) -> None:
+        """A record that is not a frame (a stream lost or restored); outputs with one row per person skip it."""
+
+    def reopen(self, path) -> None:
+        """Close this file, whole, and go on in a new one (`--rotate`)."""
+        self.close()
+        self._file = _RecordFile(path)
+        self.path = self._file.path
+        if self._header:
+            self._file.append(self._header)
 
     def close(self) -> None:
         self._file.close()
@@ -105,19 +131,28 @@ class JsonlWriter(_FrameRecords):
     def write(self, record: dict) -> None:
         self._file.append((json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8"))
 
+    write_event = write
 
-CSV_COLUMNS = (["frame", "time", "track_id", "x1", "y1", "x2", "y2", "score", "top1", "top1_prob"]
+
+CSV_COLUMNS = (["frame", "time", "utc", "track_id", "x1", "y1", "x2", "y2", "score", "top1", "top1_prob"]
                + list(VAD_NAMES) + list(EMOTIC_CATEGORIES))
 
 
-class CsvWriter(_FrameRecords):
-    """The same content as the JSONL (flattened from the same frame record), one row per person per frame."""
+def csv_columns(labels: LabelSpace = EMOTIC) -> list[str]:
+    """CSV_COLUMNS for a model's label space: its continuous dimensions, then its categories."""
+    return CSV_COLUMNS[:CSV_COLUMNS.index("top1_prob") + 1] + list(labels.dimension_names) + list(labels.categories)
 
-    def __init__(self, path):
+
+class CsvWriter(_FrameRecords):
+    """The same content as the JSONL (flattened from the same frame record), one row per person per frame;
+    the columns follow the label space of the model (EMOTIC: CSV_COLUMNS)."""
+
+    def __init__(self, path, labels: LabelSpace | None = None):
         self._file = _RecordFile(path)
         self.path = self._file.path
         try:
-            self._file.append(self._rows([CSV_COLUMNS]))
+            self._header = self._rows([csv_columns(labels or EMOTIC)])
+            self._file.append(self._header)
         except InputError:
             self._file.close()
             self.path.unlink(missing_ok=True)
@@ -133,7 +168,8 @@ class CsvWriter(_FrameRecords):
         rows = []
         for p in record["persons"]:
             top1, top1_p = p["top"][0]
-            rows.append([record["frame"], record["time"], "" if p["track_id"] is None else p["track_id"],
+            rows.append([record["frame"], record["time"], record.get("utc") or "",
+                         "" if p["track_id"] is None else p["track_id"],
                          *p["box"], p["score"], top1, top1_p, *p["vad"].values(), *p["emotions"].values()])
         if rows:
             self._file.append(self._rows(rows))
@@ -190,6 +226,11 @@ class SummaryWriter:
         except OSError as exc:
             self.discard()
             raise write_error(self.path, exc) from None
+
+    def checkpoint(self, data: dict) -> None:
+        """Write the summary as it stands now (`--rotate`), then hold room for the next one."""
+        self.write(data)
+        self.__init__(self.path)
 
     def discard(self) -> None:
         """Close and remove the temporary file (every failure path); errors are logged, never raised."""
@@ -300,13 +341,31 @@ class VideoWriter:
     def open(self, size: tuple[int, int]) -> None:
         """Create the file for frames of `size` (width, height); InputError naming the real cause."""
         w, h = int(size[0]), int(size[1])
-        with _quiet_opencv():
-            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (w, h))
+        writer = self._new_encoder(w, h)
         if not writer.isOpened():
             writer.release()
             raise InputError(f"cannot write video '{self.path}': {self._open_failure(w, h)}")
-        self._writer, self._size = writer, (w, h)
+        self._writer, self._size = writer, getattr(writer, "size", (w, h))
         self._on_disk = self._file_size()
+
+    def _new_encoder(self, w: int, h: int):
+        """MP4/MOV as a fragmented MP4 (playable up to its last fragment if the process dies); AVI and MKV
+        with OpenCV (their frames are readable without the index written at the end)."""
+        container = FRAGMENTED_FORMATS.get(self.path.suffix.lower())
+        if container is not None:
+            try:
+                return FragmentedMp4(self.path, self.fps, fragmented_size((w, h)), container=container)
+            except Exception as exc:  # noqa: BLE001 - _open_failure says why, in the user's terms
+                log.debug("fragmented MP4 '%s' (%dx%d) did not open: %s", self.path, w, h, exc)
+                return _Unopened()
+        with _quiet_opencv():
+            return cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (w, h))
+
+    def reopen(self, path) -> None:
+        """Finish this file (checked as `close` does) and go on in a new one of the same size (`--rotate`)."""
+        size = self._size
+        self.close()
+        self.__init__(path, self.fps, size)
 
     def _open_failure(self, w: int, h: int) -> str:
         """Why OpenCV could not open the writer: the folder, the frame size, or the format itself."""
@@ -332,8 +391,12 @@ class VideoWriter:
         if (image.shape[1], image.shape[0]) != self._size:  # a stream that changed resolution
             image = cv2.resize(image, self._size)
         self._check_room()
-        with _quiet_opencv():
-            self._writer.write(image)
+        try:
+            with _quiet_opencv():
+                self._writer.write(image)
+        except OSError as exc:  # FFmpeg's own write failed (OpenCV's writer never says)
+            self._broken = True
+            raise write_error(self.path, exc) from None
         self.frames += 1
         try:
             self._check_written()

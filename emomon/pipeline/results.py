@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import supervision as sv
 
+from emomon.kernel import utc_iso
 from fusion import PersonResult
 
 EMOTION = "emotion"  # the per-detection column in `Detections.data`
@@ -24,6 +25,7 @@ class FrameResult:
     image: np.ndarray           # the BGR frame as read
     detections: sv.Detections   # persons found, with `data["emotion"]`
     top_k: int = 3              # emotions per person in `record()`
+    utc: float | None = None    # capture time, epoch seconds (None where the source cannot say)
 
     def aligned(self) -> list[PersonResult | None]:
         """One entry per detection (None where a detection got no emotions), as the overlay wants."""
@@ -35,10 +37,12 @@ class FrameResult:
         """The persons that got emotions, in detection order."""
         return [p for p in self.aligned() if p is not None]
 
-    def record(self) -> dict:
-        """The frame's JSONL record."""
-        return {"frame": self.index, "time": round(self.time, 4),
-                "persons": [p.record(self.top_k) for p in self.persons]}
+    def record(self, keypoints: bool = True) -> dict:
+        """The frame's JSONL record; `keypoints=False` leaves the body keypoints out (`--no-keypoints`)."""
+        persons = [p.record(self.top_k) for p in self.persons]
+        if not keypoints:
+            persons = [{k: v for k, v in p.items() if k != "keypoints"} for p in persons]
+        return {"frame": self.index, "time": round(self.time, 4), "utc": utc_iso(self.utc), "persons": persons}
 
 
 def attach(detections: sv.Detections, persons: list[PersonResult | None]) -> sv.Detections:

@@ -16,11 +16,15 @@ from pathlib import Path
 
 from emomon.kernel import InputError
 from emomon.kernel.files import check_writable
+from emomon.pipeline.anonymize import FaceAnonymizer
 from emomon.pipeline.emotion_pipeline import EmotionPipeline
 from emomon.pipeline.interrupts import InterruptGuard, Terminated
+from emomon.pipeline.outages import OutageLog
 from emomon.pipeline.outputs import CsvWriter, JsonlWriter, SummaryWriter, VideoWriter, check_video_path
 from emomon.pipeline.results import FrameResult
+from emomon.pipeline.rotation import Rotation
 from emomon.pipeline.summary import RunSummary
+from stream import StreamEvent
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ class OutputPaths:
     jsonl: str | None = None
     csv: str | None = None
     summary: str | None = None
+    rotate_s: float | None = None  # start new JSONL/CSV/video files every this many seconds (None: one file each)
 
 
 @dataclass
@@ -95,44 +100,76 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
     info = source.info
     pipeline.tracking = getattr(getattr(info, "kind", None), "value", "file") not in ("image", "images")
     summary = RunSummary()
+    outages = OutageLog()
+    rotation = _rotation(outputs, info, source)  # None without --rotate
+    named = rotation.name if rotation is not None else str
     writers: list = []
     video = None
     summary_out = None
     bar = None
     failure: BaseException | None = None
+
+    def summary_data(stopped_by: str) -> dict:
+        return summary.to_dict(
+            source=info.label if hasattr(info, "label") else str(info.spec),
+            fps=report.frames / report.seconds if report.seconds > 0 else 0.0, stopped_by=stopped_by,
+            dropped_frames=getattr(source, "dropped", 0),
+            **getattr(pipeline, "run_info", {}),  # which runtimes and precisions ran (build.run_info)
+            **({"outages": outages.to_dict()} if _live(info) else {}),
+            **({"parts": [part.to_dict() for part in rotation.parts]} if rotation is not None else {}))
+
     with InterruptGuard() as guard:
         start = time.perf_counter()
         try:
             if outputs.summary:  # first: it holds its room on disk from the start (see SummaryWriter)
                 summary_out = SummaryWriter(outputs.summary)
             if outputs.jsonl:
-                writers.append(JsonlWriter(outputs.jsonl))
+                writers.append(JsonlWriter(named(outputs.jsonl)))
+                _in_parts(rotation, "jsonl", outputs.jsonl, writers[-1])
             if outputs.csv:
-                writers.append(CsvWriter(outputs.csv))
+                writers.append(CsvWriter(named(outputs.csv), getattr(pipeline, "labels", None)))
+                _in_parts(rotation, "csv", outputs.csv, writers[-1])
             if outputs.video:  # opened now when the source knows its frame size, else before frame 0 is written
-                video = VideoWriter(outputs.video, info.fps, size=_frame_size(info))
+                video = VideoWriter(named(outputs.video), info.fps, size=_frame_size(info))
+                _in_parts(rotation, "video", outputs.video, video)
             if (video is not None or show) and overlay is None:
                 from emomon.pipeline.overlay import EmotionOverlay
 
                 overlay = EmotionOverlay()
+            hide_faces = FaceAnonymizer(pipeline.config.privacy.anonymize)  # on the drawn copy, after the model
             bar = _progress_bar(info, progress)
             start = time.perf_counter()
-            for frame in source:
+            for frame in _frames_and_events(source):
+                if isinstance(frame, StreamEvent):  # a live source dropped or came back: a line of its own
+                    with guard.deferred():
+                        event = outages.record(frame, pipeline)
+                        for w in writers:
+                            w.write_event(event)
+                    continue
                 result: FrameResult = pipeline.process(frame.index, frame.time, frame.image)
-                record = result.record()
+                result.utc = getattr(frame, "utc", None)
+                record = result.record(keypoints=pipeline.config.privacy.keypoints)
                 annotated = None
                 if video is not None or show:
                     t = time.perf_counter()
-                    annotated = overlay.annotate(frame.image, result.detections)
+                    annotated = overlay.annotate(hide_faces(frame.image, result.detections), result.detections)
                     pipeline.times.add("annotate", time.perf_counter() - t)
                 if video is not None and not video.opened:
                     video.open((annotated.shape[1], annotated.shape[0]))
                 # Every output gets this frame or none does: a stop signal waits for the end of this block.
                 with guard.deferred():
+                    if rotation is not None and rotation.due(result.utc, result.time):  # new files from here
+                        rotation.rotate(result.utc, result.time)
+                        if summary_out is not None:
+                            report.seconds = time.perf_counter() - start
+                            summary_out.checkpoint(summary_data("running"))
                     if summary_out is not None:  # before any output gets the frame: nothing to take back
-                        summary_out.reserve(len(summary.tracks) + len(result.persons))
+                        summary_out.reserve(len(summary.tracks) + len(result.persons)
+                                            + (len(rotation.parts) if rotation is not None else 0))
                     _write_frame(writers, video, record, annotated, pipeline.times)
                     summary.add(result.index, result.time, result.persons)
+                    if rotation is not None:
+                        rotation.count(result.index)
                     report.frames += 1
                     report.persons += len(result.persons)
                 if show and _show(annotated):
@@ -161,9 +198,7 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
             report.counts = dict(pipeline.counts)
             if summary_out is not None:
                 try:
-                    summary_out.write(summary.to_dict(
-                        source=info.label if hasattr(info, "label") else str(info.spec),
-                        fps=report.fps, stopped_by=report.stopped_by, dropped_frames=report.dropped))
+                    summary_out.write(summary_data(report.stopped_by))
                 except Exception as exc:  # noqa: BLE001 - reported below, after the first failure
                     summary_out.discard()
                     problems.append(exc)
@@ -178,6 +213,27 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
     if failure is not None:
         raise failure
     return report
+
+
+def _rotation(outputs: OutputPaths, info, source) -> Rotation | None:
+    if not outputs.rotate_s:
+        return None
+    return Rotation(outputs.rotate_s, _live(info), start_utc=getattr(source, "start_utc", None))
+
+
+def _in_parts(rotation: Rotation | None, kind: str, path: str, writer) -> None:
+    if rotation is not None:
+        rotation.add(kind, path, writer)
+
+
+def _frames_and_events(source):
+    """The source's frames, with its lost/restored events between them where it hands those out."""
+    with_events = getattr(source, "with_events", None)
+    return with_events() if with_events is not None else source
+
+
+def _live(info) -> bool:
+    return getattr(getattr(info, "kind", None), "value", None) in ("webcam", "network")
 
 
 def _frame_size(info) -> tuple[int, int] | None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from emomon.kernel import finite_json
 from fusion import EMOTIC_CATEGORIES, VAD_NAMES, PersonResult
+from fusion.models.labels import EMOTIC, LabelSpace
 from fusion.results import finite as _num  # rounded, or None where NaN/inf
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,12 @@ class TrackStats:
     prob_sum: np.ndarray = field(default_factory=lambda: np.zeros(len(EMOTIC_CATEGORIES)))
     vad_sum: np.ndarray = field(default_factory=lambda: np.zeros(len(VAD_NAMES)))
     top1_counts: dict[str, int] = field(default_factory=dict)
+    labels: LabelSpace = EMOTIC  # the label space of the track's results
+
+    def __post_init__(self):
+        if self.labels is not EMOTIC:
+            self.prob_sum = np.zeros(len(self.labels.categories))
+            self.vad_sum = np.zeros(len(self.labels.dimensions))
 
     def to_dict(self, top_k: int = 3) -> dict:
         mean = self.prob_sum / max(self.frames, 1)
@@ -38,11 +45,12 @@ class TrackStats:
             "first_frame": self.first_frame, "first_time": _num(self.first_time, 3),
             "last_frame": self.last_frame, "last_time": _num(self.last_time, 3),
             "frames": self.frames,
-            "dominant_emotion": EMOTIC_CATEGORIES[int(order[0])],
-            "mean_top": [[EMOTIC_CATEGORIES[i], _num(mean[i], 4)] for i in order],
+            "dominant_emotion": self.labels.categories[int(order[0])],
+            "mean_top": [[self.labels.categories[i], _num(mean[i], 4)] for i in order],
             "top1_counts": dict(sorted(self.top1_counts.items(), key=lambda kv: -kv[1])),
-            "mean_vad": {n: _num(v, 3) for n, v in zip(VAD_NAMES, self.vad_sum / max(self.frames, 1))},
-            "mean_emotions": {n: _num(p, 5) for n, p in zip(EMOTIC_CATEGORIES, mean)},
+            "mean_vad": {n: _num(v, 3) for n, v in zip(self.labels.dimension_names,
+                                                        self.vad_sum / max(self.frames, 1))},
+            "mean_emotions": {n: _num(p, 5) for n, p in zip(self.labels.categories, mean)},
         }
 
 
@@ -70,7 +78,7 @@ class RunSummary:
                 continue
             t = self.tracks.get(tid)
             if t is None:
-                t = self.tracks[tid] = TrackStats(tid, frame, time)
+                t = self.tracks[tid] = TrackStats(tid, frame, time, labels=p.labels)
             t.last_frame, t.last_time = frame, time
             t.frames += 1
             t.prob_sum += np.asarray(p.probs, dtype=np.float64)

@@ -31,7 +31,10 @@ def build_app(config: AppConfig | None = None, *, engine=None):
 
 def launch(demo, config: AppConfig, **kwargs):
     """Queue and serve `demo` as `emomon app` does: localhost unless told otherwise, share only when asked."""
+    from emomon.webapp.page import CSS
+
     demo.queue(max_size=64, default_concurrency_limit=1)
+    kwargs["css"] = CSS + kwargs.get("css", "")
     return demo.launch(server_name=config.host, server_port=config.port, share=config.share,
                        max_file_size=f"{config.max_upload_mb}mb", show_error=False, footer_links=["api"],
                        **kwargs)

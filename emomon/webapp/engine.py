@@ -23,6 +23,7 @@ import numpy as np
 
 from emomon.kernel import InputError
 from emomon.pipeline import EmotionPipeline, FrameResult, build_detector, build_predictor
+from emomon.pipeline.temporal_stage import build_temporal_stage
 from emomon.webapp.config import AppConfig, Settings
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ class SessionPipeline(EmotionPipeline):
         self.engine, self.key, self.model_spec = engine, key, settings.model
         info = engine.model(settings.model)
         detector = SessionDetector(engine.detector, key, engine.lock, settings.conf)
-        super().__init__(detector, info.predictor, settings.pipeline_config(engine.config))
+        super().__init__(detector, info.predictor, settings.pipeline_config(engine.config),
+                         temporal=engine.temporal_stage(settings.model, info.predictor))
 
     def configure(self, settings: Settings) -> None:
         """Apply changed settings between frames; tracks and caches survive unless smoothing's kind changes."""
@@ -108,7 +110,6 @@ class AppEngine:
         self._load_lock = threading.Lock()
         self._models: dict[str, ModelInfo] = {}
         self._keys = itertools.count(1)
-        self.cancel: dict[str, threading.Event] = {}  # session hash -> "stop the running video" flag
         self.detector = detector or build_detector(config.monitor.detector, config.monitor.model.backend)
         self.model(config.emotion_model)  # the start model loads now: a bad spec fails before serving
 
@@ -136,6 +137,14 @@ class AppEngine:
                 log.info("emotion model %s loaded in %.1f s: %s", spec, time.perf_counter() - t,
                          self._models[spec].description)
         return self._models[spec]
+
+    def temporal_stage(self, spec: str, predictor):
+        """A session's own temporal stage (`--temporal-model`/`--labels`, for the start model only), or None."""
+        m = self.config.monitor
+        if spec != self.config.emotion_model:
+            return None
+        return build_temporal_stage(m.model.temporal_model, m.model.labels, m.model.label_window, predictor,
+                                    m.pipeline.smoothing.max_age, m.model.device)
 
     def pipeline(self, settings: Settings, prefix: str = "s") -> SessionPipeline:
         """A fresh pipeline with its own tracker key; `close()` it when done."""

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from emomon.kernel import InputError, output_fps, write_json_atomic
-from emomon.pipeline import EmotionOverlay, FrameResult, OutputPaths, OverlayConfig, run_pipeline
+from emomon.pipeline import EmotionOverlay, FaceAnonymizer, FrameResult, OutputPaths, OverlayConfig, run_pipeline
 from emomon.webapp.config import Settings
 from emomon.webapp.engine import AppEngine
 from emomon.webapp.views import Timeline
@@ -94,12 +94,15 @@ class VideoRun:
 
 def process_video(engine: AppEngine, spec: str, settings: Settings, out_dir: Path, *, max_seconds: float = 0,
                   stride: int = 1, progress: Callable[[int, int | None, str], None] | None = None,
-                  cancel: threading.Event | None = None, name: str = "video", label: str | None = None) -> VideoRun:
+                  cancel: threading.Event | None = None, name: str = "video", label: str | None = None,
+                  job=None) -> VideoRun:
     """Run the pipeline over `spec` (a file path or URL); outputs go to `out_dir`. Raises InputError for bad input.
 
     `label` is what messages and the summary call the source instead of `spec` (an upload's own file name,
-    not the server folder Gradio keeps it in).
+    not the server folder Gradio keeps it in). A `job` (`jobs.VideoJob`) gets progress and preview frames and
+    its `cancel` stops the run like `cancel`.
     """
+    cancel = cancel or (job.cancel if job is not None else None)
     from stream import open_source
 
     def public(text: str) -> str:
@@ -125,19 +128,22 @@ def process_video(engine: AppEngine, spec: str, settings: Settings, out_dir: Pat
     writer = H264Writer(video_path, (info.fps / stride) if info.fps else None)
     overlay = EmotionOverlay(OverlayConfig(top_k=settings.top_k))
     timeline = Timeline()
-    pipeline = engine.pipeline(settings, prefix="video")
+    pipeline = engine.pipeline(settings, prefix="video")  # (checks the settings)
+    hide_faces = FaceAnonymizer(pipeline.config.privacy.anonymize)  # the model saw the original frame already
     state = {"frames": 0, "persons": 0, "start": time.perf_counter()}
     stopped_by = "end of video"
 
     def on_frame(result: FrameResult) -> None:
-        annotated = overlay.annotate(result.image, result.detections)
+        annotated = overlay.annotate(hide_faces(result.image, result.detections), result.detections)
         writer.write(annotated)
         timeline.add(result.time, result.persons)
         state["frames"] += 1
         state["persons"] += len(result.persons)
+        rate = state["frames"] / max(time.perf_counter() - state["start"], 1e-6)
         if progress is not None:
-            rate = state["frames"] / max(time.perf_counter() - state["start"], 1e-6)
             progress(state["frames"], total, f"{rate:.1f} frames/s, {len(result.persons)} persons in frame")
+        if job is not None:
+            job.report(state["frames"], total, rate, len(result.persons), annotated[..., ::-1])
         if cancel is not None and cancel.is_set():
             raise Stopped
 
@@ -164,3 +170,19 @@ def process_video(engine: AppEngine, spec: str, settings: Settings, out_dir: Pat
         write_json_atomic(paths.summary, summary)
     return VideoRun(str(video_path) if writer.frames else None, paths.jsonl, paths.csv, paths.summary,
                     state["frames"], seconds, state["persons"], stopped_by, timeline, summary)
+
+
+def probe_video(path: str, label: str) -> tuple[int | None, float | None]:
+    """(frame count, fps) of a video the app can play, read by the same decoder as the job; an InputError
+    in one line naming `label` when no frame can be decoded (not a video, damaged, an unknown codec)."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        ok = cap.isOpened() and cap.read()[0]
+        if not ok:
+            raise InputError(f"'{label}' cannot be played: it is not a video file this app can decode "
+                             "(try an MP4, WebM, MOV or AVI file).")
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0)
+        return (count if count > 0 else None), (fps if 0 < fps < 1000 else None)
+    finally:
+        cap.release()

@@ -16,6 +16,8 @@ from fusion.models.categories import (
 from fusion.models.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from fusion.models.config import TwoStreamConfig, ZeroShotConfig
 from fusion.models.factory import create_model, list_models, model_entry, register_model
+from fusion.models.label_file import LabelFileError, LabelSet, read_label_file
+from fusion.models.labels import ABAW, EMOTIC, Dimension, LabelSpace, label_space
 from fusion.models.loading import RANDOM_WARNING, describe_model, load_emotion_model
 from fusion.models.preprocess import Crops, Preprocess, crop_persons, preprocess_images
 from fusion.models.source import ModelSource
@@ -29,4 +31,5 @@ __all__ = [
     "TwoStreamModel", "WeightsUnavailableError", "ZeroShotCLIP", "ZeroShotConfig", "create_model",
     "crop_persons", "describe_model", "list_models", "load_checkpoint", "load_emotion_model", "model_entry",
     "preprocess_images", "read_checkpoint", "register_model", "save_checkpoint",
+    "ABAW", "EMOTIC", "Dimension", "LabelFileError", "LabelSet", "LabelSpace", "label_space", "read_label_file",
 ]

@@ -17,6 +17,7 @@ import dataclasses
 import torch
 from torch import nn
 
+from fusion.models.labels import EMOTIC, LabelSpace
 from fusion.models.preprocess import Preprocess
 from fusion.models.source import ModelSource
 
@@ -29,6 +30,7 @@ class EmotionModel(nn.Module, abc.ABC):
     body_dim: int
     scene_dim: int
     source: ModelSource  # where the weights came from: set by create_model, load_emotion_model, load_checkpoint
+    labels: LabelSpace = EMOTIC  # what `head` predicts: categories and continuous dimensions (fusion.models.labels)
 
     @abc.abstractmethod
     def encode_body(self, body: torch.Tensor) -> torch.Tensor:

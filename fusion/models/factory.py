@@ -52,7 +52,7 @@ def create_model(name: str, pretrained: bool = True, **overrides) -> EmotionMode
     entry = model_entry(name)
     fields = {f.name for f in dataclasses.fields(entry.config)}
     extra = {k: v for k, v in overrides.items() if k not in fields}
-    unknown = set(extra) - {"compute_text", "cache_dir"}
+    unknown = set(extra) - {"compute_text", "cache_dir", "label_set"}
     if unknown:
         raise InputError(f"model '{name}' has no option(s) {sorted(unknown)}; options: {sorted(fields)}")
     config = dataclasses.replace(entry.config, **{k: v for k, v in overrides.items() if k in fields})

@@ -13,6 +13,7 @@ from emomon.kernel import InputError
 from fusion.models.base import EmotionModel
 from fusion.models.checkpoint import load_checkpoint
 from fusion.models.factory import create_model, list_models
+from fusion.models.label_file import LabelSet
 from fusion.models.source import ModelSource
 
 log = logging.getLogger(__name__)
@@ -29,19 +30,26 @@ def describe_model(model: EmotionModel) -> str:
 
 
 def load_emotion_model(spec: str = "zero-shot", device: str = "cpu", seed: int = 0,
-                       scene_weights: str | None = None, body_weights: str | None = None) -> EmotionModel:
+                       scene_weights: str | None = None, body_weights: str | None = None,
+                       label_set: LabelSet | None = None) -> EmotionModel:
     """spec: "zero-shot", "random" (or "random:NAME"), a registered model name, or a checkpoint path.
 
     `scene_weights`/`body_weights` are local files (or tags) for the towers, for offline machines.
+    `label_set` (`--labels`) replaces the zero-shot model's 26 categories; other models cannot take one.
     """
     spec = spec or "zero-shot"
+    zero_shot = spec in ("zero-shot", "zeroshot", "zero_shot") or spec.removeprefix("random:").startswith("zero_shot")
+    if label_set is not None and not zero_shot:
+        raise InputError(f"--labels needs the zero-shot model (a text tower to embed the descriptions), "
+                         f"not '{spec}'")
+    extra = {"label_set": label_set} if label_set is not None else {}
     if spec in ("zero-shot", "zeroshot", "zero_shot"):
         overrides = {"clip_pretrained": scene_weights} if scene_weights else {}
-        model = create_model(DEFAULT_ZERO_SHOT, pretrained=True, **overrides)
+        model = create_model(DEFAULT_ZERO_SHOT, pretrained=True, **overrides, **extra)
     elif spec == "random" or spec.startswith("random:"):
         name = spec.partition(":")[2] or DEFAULT_RANDOM
         torch.manual_seed(seed)  # same seed, same weights, same outputs
-        model = create_model(name, pretrained=False)
+        model = create_model(name, pretrained=False, **extra)
         model.source = ModelSource("random", name, seed=seed, towers=model.source.towers)
         log.warning("%s [model %s, seed %d]", RANDOM_WARNING, name, seed)
     elif Path(spec).expanduser().is_file():
@@ -52,7 +60,7 @@ def load_emotion_model(spec: str = "zero-shot", device: str = "cpu", seed: int =
             overrides["clip_pretrained" if spec.startswith("zero_shot") else "scene_pretrained"] = scene_weights
         if body_weights and not spec.startswith("zero_shot"):
             overrides["body_pretrained"] = body_weights
-        model = create_model(spec, pretrained=True, **overrides)
+        model = create_model(spec, pretrained=True, **overrides, **extra)
     else:
         raise InputError(f"unknown emotion model '{spec}': use zero-shot, random, a model name "
                          f"({', '.join(list_models())}) or a checkpoint file (not found)")

@@ -4,6 +4,9 @@ Each person is scored by cosine similarity between a CLIP image embedding (of th
 whole frame with a small weight) and CLIP text embeddings of written *descriptions* of the 26 categories
 (a prompt ensemble averaged per category). VAD comes from prompt pairs (e.g. pleasant vs unpleasant),
 mapped to 1..10. Text embeddings are computed once per weights and cached in memory and on disk.
+
+A user label set (`--labels FILE`, `fusion.models.label_file`) replaces the 26 categories: each label's
+description is embedded, and a compound label is the mean of its components' embeddings (EmoCLIP).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from fusion.models.categories import (
     VAD_PROMPTS,
 )
 from fusion.models.config import ZeroShotConfig
+from fusion.models.label_file import LabelSet
+from fusion.models.labels import EMOTIC, LabelSpace
 from fusion.models.preprocess import CLIP_MEAN, CLIP_STD, Preprocess
 from fusion.models.towers import build_clip, clip_preprocess_size
 from fusion.models.weights import fingerprint, is_random
@@ -40,6 +45,15 @@ def default_cache_dir() -> Path:
     return cache_dir("text_embeddings")
 
 
+# Templates for user label descriptions, which are whole phrases ("a relaxed, peaceful person at ease").
+LABEL_TEMPLATES: tuple[str, ...] = ("a photo of {desc}.", "a picture of {desc}.", "{name}: {desc}.")
+
+
+def label_prompts(label_set: LabelSet) -> dict[str, list[str]]:
+    return {lb.name: [t.format(name=lb.name, desc=lb.description) for t in LABEL_TEMPLATES]
+            for lb in label_set.described()}
+
+
 def category_prompts() -> list[list[str]]:
     return [[t.format(name=name.lower(), desc=CATEGORY_DESCRIPTIONS[name]) for t in CATEGORY_TEMPLATES]
             for name in EMOTIC_CATEGORIES]
@@ -49,9 +63,13 @@ class ZeroShotCLIP(EmotionModel):
     text_encoder_calls = 0  # class-wide count of text-tower runs, so tests can see cache hits
 
     def __init__(self, config: ZeroShotConfig, model_name: str = "", compute_text: bool = True,
-                 cache_dir: str | os.PathLike | None = None):
+                 cache_dir: str | os.PathLike | None = None, label_set: LabelSet | None = None):
         super().__init__()
         self.config, self.model_name = config, model_name
+        self.label_set = label_set
+        if label_set is not None:
+            self.labels = LabelSpace(f"labels:{Path(label_set.source).name}", label_set.names, EMOTIC.dimensions,
+                                     multi_label=False)
         clip = build_clip(config.clip_arch, config.clip_pretrained, config.quick_gelu, flag="--scene-weights",
                           need_text=compute_text)
         self.visual = clip.visual
@@ -62,7 +80,7 @@ class ZeroShotCLIP(EmotionModel):
         # Random weights have an untrained temperature; use CLIP's trained value there.
         scale = config.logit_scale if is_random(config.clip_pretrained) else float(clip.logit_scale.detach().exp())
         self.register_buffer("logit_scale", torch.tensor(min(scale, 100.0)))
-        d, k = self.body_dim, config.num_categories
+        d, k = self.body_dim, len(label_set.names) if label_set is not None else config.num_categories
         self.register_buffer("class_text", torch.zeros(k, d))
         self.register_buffer("vad_text", torch.zeros(len(VAD_NAMES), 2, d))
         if compute_text:
@@ -73,7 +91,9 @@ class ZeroShotCLIP(EmotionModel):
 
     # -- text side, computed once -------------------------------------------------------------------
     def _cache_key(self, clip) -> str | None:
-        prompts = json.dumps([category_prompts(), VAD_PROMPTS], sort_keys=True)
+        classes = category_prompts() if self.label_set is None else [label_prompts(self.label_set),
+                                                                     self.label_set.to_list()]
+        prompts = json.dumps([classes, VAD_PROMPTS], sort_keys=True)
         weights_id = fingerprint(clip)  # exact weights, whether tag, local file or random
         return hashlib.sha1(f"{self.config.clip_arch}|{weights_id}|{prompts}".encode()).hexdigest()[:16]
 
@@ -110,7 +130,12 @@ class ZeroShotCLIP(EmotionModel):
             e = F.normalize(clip.encode_text(tokenizer(texts)).float(), dim=-1).mean(0)
             return F.normalize(e, dim=-1)
 
-        classes = torch.stack([embed(p) for p in category_prompts()])
+        if self.label_set is None:
+            classes = torch.stack([embed(p) for p in category_prompts()])
+        else:  # described labels embedded; a compound is the (weighted) mean of its components', renormalised
+            leaf = {name: embed(p) for name, p in label_prompts(self.label_set).items()}
+            classes = torch.stack([F.normalize(sum(w * leaf[n] for n, w in self.label_set.weights(name).items()),
+                                               dim=-1) for name in self.label_set.names])
         vad = torch.stack([torch.stack([embed(list(hi)), embed(list(lo))])
                            for hi, lo in (VAD_PROMPTS[n] for n in VAD_NAMES)])
         return {"class_text": classes, "vad_text": vad}
