@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import av
@@ -166,3 +167,12 @@ def test_rotate_on_a_file_gives_complete_parts_that_add_up(tmp_path, street_vide
         assert csv_lines[0].startswith("frame,time,utc,track_id")  # each part complete on its own
         assert {int(line.split(",")[0]) for line in csv_lines[1:]} <= set(frames)
         assert decoded_frames(Path(part["video"])) == part["frames"]
+        # Each part has its own per-track summary over its own frames; the run's summary keeps only the last
+        # part's tracks, so a run of weeks does not carry every track it ever saw.
+        own = json.loads(Path(part["summary"]).read_text())
+        assert own["part"]["start"] == part["start"] and own["tracks"]
+        tracked = {(r["frame"], p["track_id"]) for r in records(Path(part["jsonl"])) for p in r["persons"]}
+        assert {t["track_id"]: t["frames"] for t in own["tracks"]} == dict(
+            Counter(tid for _, tid in tracked if tid is not None))
+    assert summary["tracks"] == json.loads(Path(parts[-1]["summary"]).read_text())["tracks"]
+    assert seen_mid_run["parts"][0]["summary"] and "summary" not in seen_mid_run["parts"][-1]

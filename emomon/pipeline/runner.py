@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emomon.kernel import InputError
+from emomon.kernel import InputError, write_json_atomic
 from emomon.kernel.files import check_writable
 from emomon.pipeline.anonymize import FaceAnonymizer
 from emomon.pipeline.emotion_pipeline import EmotionPipeline
@@ -22,7 +22,7 @@ from emomon.pipeline.interrupts import InterruptGuard, Terminated
 from emomon.pipeline.outages import OutageLog
 from emomon.pipeline.outputs import CsvWriter, JsonlWriter, SummaryWriter, VideoWriter, check_video_path
 from emomon.pipeline.results import FrameResult
-from emomon.pipeline.rotation import Rotation
+from emomon.pipeline.rotation import Rotation, part_path
 from emomon.pipeline.summary import RunSummary
 from stream import StreamEvent
 
@@ -116,7 +116,16 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
             dropped_frames=getattr(source, "dropped", 0),
             **getattr(pipeline, "run_info", {}),  # which runtimes and precisions ran (build.run_info)
             **({"outages": outages.to_dict()} if _live(info) else {}),
-            **({"parts": [part.to_dict() for part in rotation.parts]} if rotation is not None else {}))
+            **({"parts": [part.to_dict() for part in rotation.parts],
+                "tracks_scope": "the current part; earlier parts: the file under parts[].summary"}
+               if rotation is not None else {}))
+
+    def end_part(part) -> None:
+        """`--rotate`: the part's own summary file (its tracks, over its frames), written before it is listed."""
+        path = part_path(outputs.summary, part.stamp)
+        write_json_atomic(path, summary.end_part(
+            source=info.label if hasattr(info, "label") else str(info.spec), part=part.to_dict()))
+        part.files["summary"] = path
 
     with InterruptGuard() as guard:
         start = time.perf_counter()
@@ -159,8 +168,9 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
                 # Every output gets this frame or none does: a stop signal waits for the end of this block.
                 with guard.deferred():
                     if rotation is not None and rotation.due(result.utc, result.time):  # new files from here
-                        rotation.rotate(result.utc, result.time)
+                        closed = rotation.rotate(result.utc, result.time)
                         if summary_out is not None:
+                            end_part(closed)
                             report.seconds = time.perf_counter() - start
                             summary_out.checkpoint(summary_data("running"))
                     if summary_out is not None:  # before any output gets the frame: nothing to take back
@@ -198,7 +208,11 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
             report.counts = dict(pipeline.counts)
             if summary_out is not None:
                 try:
-                    summary_out.write(summary_data(report.stopped_by))
+                    data = summary_data(report.stopped_by)  # (the last part's tracks are the summary's own)
+                    if rotation is not None and rotation.parts[-1].frames:
+                        end_part(rotation.parts[-1])
+                        data["parts"] = [part.to_dict() for part in rotation.parts]
+                    summary_out.write(data)
                 except Exception as exc:  # noqa: BLE001 - reported below, after the first failure
                     summary_out.discard()
                     problems.append(exc)

@@ -86,7 +86,17 @@ class RunSummary:
             top1 = p.top1
             t.top1_counts[top1] = t.top1_counts.get(top1, 0) + 1
 
+    def track_dicts(self) -> list[dict]:
+        return [t.to_dict() for t in sorted(self.tracks.values(), key=lambda t: (-t.frames, t.track_id))]
+
     def to_dict(self, **info) -> dict:
-        tracks = sorted(self.tracks.values(), key=lambda t: (-t.frames, t.track_id))
         return finite_json({**info, "frames": self.frames, "person_detections": self.persons,
-                          "untracked_detections": self.untracked, "tracks": [t.to_dict() for t in tracks]})
+                            "untracked_detections": self.untracked, "tracks": self.track_dicts()})
+
+    def end_part(self, **info) -> dict:
+        """`--rotate`: the per-track summary of the part that just ended (its own file), then forget its tracks,
+        so a run of weeks holds one part's tracks, not every track it ever saw. A track seen in two parts is in
+        both, with each part's own frames. The run's totals (frames, detections) go on counting."""
+        data = finite_json({**info, "tracks": self.track_dicts()})
+        self.tracks = {}
+        return data
