@@ -27,6 +27,11 @@ from emomon.kernel import first_line, quiet_loggers
 
 log = logging.getLogger(__name__)
 
+# OpenVINO objects are never freed while the process runs. Freeing the compiled models of two detectors and then
+# receiving a signal (Ctrl-C, SIGTERM) crashed the whole process with SIGSEGV (OpenVINO 2026.4, seen in the test
+# suite and reproduced in a 10-line script). A process builds few detectors, so keeping them costs little.
+_OPENVINO_KEEP: list = []
+
 
 class PersonDetector:
     """Load the model once; `detect()` for unrelated images, `track()` for video frames (ids persist).
@@ -88,7 +93,10 @@ class PersonDetector:
             config = {**compile_model.keywords.get("config", {}), **hint}
             inner.compile_model = functools.partial(compile_model.func, *compile_model.args,
                                                     **{**compile_model.keywords, "config": config})
-            inner.ov_compiled_model = inner.compile_model(ov.Core().read_model(str(xml)))
+            core = ov.Core()
+            _OPENVINO_KEEP.extend([inner.ov_compiled_model, core])  # see _OPENVINO_KEEP
+            inner.ov_compiled_model = inner.compile_model(core.read_model(str(xml)))
+        _OPENVINO_KEEP.append(self.model)
         hint = inner.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")
         hint = hint.to_string() if hasattr(hint, "to_string") else str(hint)  # an ov.Type: "f32", "bf16", "f16"
         self.precision = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}.get(hint, hint)
