@@ -37,7 +37,7 @@ import numpy as np
 import supervision as sv
 
 from emomon.pipeline.results import EMOTION
-from fusion import VAD_NAMES, PersonResult
+from fusion import EMOTIC, PersonResult
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 PANEL_BG = (28, 28, 28)
@@ -289,23 +289,7 @@ _BODY_EDGES = tuple((a - 1, b - 1) for a, b in (
     (15, 17)))  # COCO's body edges (1-based in the literature); the face edges are left out
 
 
-@dataclass(frozen=True)
-class _Range:
-    """A continuous dimension and its range (the shape of `fusion`'s label-space dimensions)."""
-
-    name: str
-    low: float
-    high: float
-
-    def unit(self, value: float) -> float:
-        return (float(value) - self.low) / (self.high - self.low)
-
-    @property
-    def neutral(self) -> float:
-        return (self.low + self.high) / 2
-
-
-_EMOTIC_VAD = tuple(_Range(name, 1.0, 10.0) for name in VAD_NAMES)
+_EMOTIC_VAD = EMOTIC.dimensions  # fusion's label-space dimensions (name, range)
 
 
 def _dimensions(person: PersonResult) -> Sequence:
