@@ -90,6 +90,17 @@ def test_writers_produce_valid_files(tmp_path):
     assert json.loads((tmp_path / "s.json").read_text()) == {"a": 1}
 
 
+def test_a_new_video_replaces_a_longer_one_from_an_earlier_run(tmp_path):
+    path = tmp_path / "o.mp4"
+    path.write_bytes(b"\0" * 2_000_000)  # larger than what follows: a run was said to shrink the file and stop
+    v = VideoWriter(path, fps=10)
+    for i in range(20):
+        v.write(np.full((48, 64, 3), i * 10, np.uint8))
+    v.close()
+    cap = cv2.VideoCapture(str(path))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 20 and path.stat().st_size < 2_000_000
+
+
 def test_box_iou():
     a = np.array([0, 0, 10, 10.0])
     assert box_iou(a, a) == 1 and box_iou(a, np.array([20, 20, 30, 30.0])) == 0

@@ -341,6 +341,8 @@ class VideoWriter:
     def open(self, size: tuple[int, int]) -> None:
         """Create the file for frames of `size` (width, height); InputError naming the real cause."""
         w, h = int(size[0]), int(size[1])
+        if self.path.is_file():  # an earlier run's video: the encoder would only cut it at its first write,
+            os.truncate(self.path, 0)  # which the shrink check below would take for someone removing the file
         writer = self._new_encoder(w, h)
         if not writer.isOpened():
             writer.release()
