@@ -53,6 +53,7 @@ class PipelineConfig:
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     top_k: int = 3              # emotions per person in records and overlays
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    overlap: bool = True        # emomon run: detect the next frame while this one's emotions and outputs are done
 
 
 @dataclass

@@ -136,17 +136,27 @@ class EmotionPipeline:
                 self.counts["persons_reused"] += 1
         return raw
 
-    def process(self, index: int, time_s: float, image: np.ndarray) -> FrameResult:
+    def detect(self, image: np.ndarray):
+        """Detect (and track) the persons of the next frame: the first half of `process`, which may run a frame
+        ahead in another thread (`emomon.pipeline.overlap`); frames must come in order."""
         t0 = time.perf_counter()
         dets = self.detector.track(image) if self.tracking else self.detector.detect(image)
+        self.times.add("detect_track", time.perf_counter() - t0)
+        if dets.tracker_id is not None:
+            ids = [None if int(t) < 0 else int(t) + self._id_base for t in dets.tracker_id]
+            if self._id_base:  # the overlay draws these
+                dets.tracker_id = np.array([-1 if t is None else t for t in ids], dtype=int)
+            self._last_id = max([self._last_id, *(t for t in ids if t is not None)])
+        return dets
+
+    def process(self, index: int, time_s: float, image: np.ndarray, detections=None) -> FrameResult:
+        """One frame: detect and track (unless `detections` is this frame's result of `detect`), emotions where
+        needed, smoothing."""
+        dets = self.detect(image) if detections is None else detections
         t1 = time.perf_counter()
-        self.times.add("detect_track", t1 - t0)
         boxes = dets.xyxy.astype(np.float32)
-        ids = dets.tracker_id if dets.tracker_id is not None else [None] * len(dets)
-        ids = [None if t is None or int(t) < 0 else int(t) + self._id_base for t in ids]
-        if self._id_base and dets.tracker_id is not None:  # the overlay draws these
-            dets.tracker_id = np.array([-1 if t is None else t for t in ids], dtype=int)
-        self._last_id = max([self._last_id, *(t for t in ids if t is not None)])
+        tracked = dets.tracker_id
+        ids = [None if t < 0 else int(t) for t in tracked] if tracked is not None else [None] * len(dets)
         raw = self._emotions(image, boxes, ids)
         t2 = time.perf_counter()
         self.times.add("emotion", t2 - t1)

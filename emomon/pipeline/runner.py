@@ -21,6 +21,7 @@ from emomon.pipeline.emotion_pipeline import EmotionPipeline
 from emomon.pipeline.interrupts import InterruptGuard, Terminated
 from emomon.pipeline.outages import OutageLog
 from emomon.pipeline.outputs import CsvWriter, JsonlWriter, SummaryWriter, VideoWriter, check_video_path
+from emomon.pipeline.overlap import Overlap
 from emomon.pipeline.results import FrameResult
 from emomon.pipeline.rotation import Rotation, part_path
 from emomon.pipeline.summary import RunSummary
@@ -107,6 +108,7 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
     video = None
     summary_out = None
     bar = None
+    overlap = None
     failure: BaseException | None = None
 
     def summary_data(stopped_by: str) -> dict:
@@ -148,14 +150,20 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
             hide_faces = FaceAnonymizer(pipeline.config.privacy.anonymize)  # on the drawn copy, after the model
             bar = _progress_bar(info, progress)
             start = time.perf_counter()
-            for frame in _frames_and_events(source):
+            if getattr(pipeline.config, "overlap", False):  # the next frames are detected while this one is finished
+                items = overlap = Overlap(_frames_and_events(source), pipeline, live=_live(info))
+            else:
+                items = ((item, None) for item in _frames_and_events(source))
+            for frame, detections in items:
                 if isinstance(frame, StreamEvent):  # a live source dropped or came back: a line of its own
                     with guard.deferred():
                         event = outages.record(frame, pipeline)
                         for w in writers:
                             w.write_event(event)
+                    if overlap is not None:
+                        overlap.resume()
                     continue
-                result: FrameResult = pipeline.process(frame.index, frame.time, frame.image)
+                result: FrameResult = pipeline.process(frame.index, frame.time, frame.image, detections)
                 result.utc = getattr(frame, "utc", None)
                 record = result.record(keypoints=pipeline.config.privacy.keypoints)
                 annotated = None
@@ -198,6 +206,8 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
         # Closing writes the video index and the summary; a stop signal now would only corrupt them.
         with guard.deferred(reraise=False):
             report.seconds = time.perf_counter() - start
+            if overlap is not None:
+                overlap.close()
             if bar is not None:
                 bar.close()
             problems = _close_outputs(writers, video, show)
