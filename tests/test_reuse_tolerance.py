@@ -9,16 +9,19 @@ import numpy as np
 import pytest
 from conftest import TRAINED_MODEL
 
-from benchmarks.realtime import Models, RealtimeConfig, Setting, guard_rows, pipeline_persons
+from benchmarks.realtime import Models, RealtimeConfig, Setting, guard_rows, pipeline_persons, reference_variety
 from emomon.pipeline import ReuseConfig
 
 FRAMES = 40
 DEFAULTS = {"scene_every": 12, "scene_change": 0.06, "refresh_every": 8, "refresh_iou": 0.7}
 # Measured with these defaults on these 40 frames (bf16 towers and the OpenVINO bf16 detector on this CPU):
 # 413 of 413 persons matched, probabilities max 0.185, p99 0.169, mean 0.057, VAD max 0.32, same top emotion
-# for 99.5%; 5 scene and 62 person computations for 40 frames and 413 persons. The 120-frame accuracy guard is
+# for 99.5% and the same top three for 91.0%; 5 scene and 62 person computations for 40 frames and 413 persons.
+# The model's top emotion varies little (2 different answers over the 413 persons, 6 different top-3 sets), so
+# top-3 agreement is the one that can see a ranking change. The 120-frame accuracy guard is
 # in benchmarks/results/cpu-realtime-street/. The bounds leave headroom, no more; top-1 is the bar.
 MEAN_TOLERANCE, P99_TOLERANCE, MAX_TOLERANCE, VAD_TOLERANCE, TOP1_AGREEMENT = 0.08, 0.25, 0.3, 0.45, 0.95
+TOP3_AGREEMENT = 0.85
 
 
 def test_the_defaults_are_the_measured_ones():
@@ -44,4 +47,6 @@ def test_defaults_match_fp32_every_frame(street_video, yolo_weights):
     assert stats["prob_mean"] <= MEAN_TOLERANCE and stats["prob_p99"] <= P99_TOLERANCE, stats
     assert stats["prob_max"] <= MAX_TOLERANCE and stats["vad_max"] <= VAD_TOLERANCE, stats
     assert stats["top1_agreement"] >= TOP1_AGREEMENT, stats
+    assert reference_variety(reference)["top3_kinds"] >= 3, "a model that always answers the same tests nothing"
+    assert stats["top3_agreement"] >= TOP3_AGREEMENT, stats
     assert np.isfinite(list(stats.values())).all()
