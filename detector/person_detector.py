@@ -84,7 +84,7 @@ class PersonDetector:
         if self.runtime != "openvino" or compiled is None:
             return
         hints = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
-        if self.config.precision in hints:
+        if self.config.precision in hints and _hint(compiled) != hints[self.config.precision]:  # else: as asked
             import openvino as ov
 
             xml = next(Path(self.config.weights).glob("*.xml"))
@@ -97,8 +97,7 @@ class PersonDetector:
             _OPENVINO_KEEP.extend([inner.ov_compiled_model, core])  # see _OPENVINO_KEEP
             inner.ov_compiled_model = inner.compile_model(core.read_model(str(xml)))
         _OPENVINO_KEEP.append(self.model)
-        hint = inner.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")
-        hint = hint.to_string() if hasattr(hint, "to_string") else str(hint)  # an ov.Type: "f32", "bf16", "f16"
+        hint = _hint(inner.ov_compiled_model)
         self.precision = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}.get(hint, hint)
 
     def _autocast(self):
@@ -193,6 +192,13 @@ class PersonDetector:
             log.debug("detector: skipped a person detection: %s", why)
         self.skipped += int((~keep).sum())
         return dets if keep.all() else dets[keep]
+
+
+def _hint(compiled) -> str:
+    """The precision an OpenVINO compiled model runs in: "f32", "bf16" or "f16" (its inference precision hint;
+    on a CPU with native bfloat16 OpenVINO picks bf16 unless told otherwise)."""
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+    return hint.to_string() if hasattr(hint, "to_string") else str(hint)  # an ov.Type
 
 
 def _person_class(names: dict) -> int:
