@@ -50,6 +50,7 @@ class PersonDetector:
         self._warm_up()  # before anything else reads the model: exported files build their backend lazily
         self.has_keypoints = self.model.task == "pose"
         self.skipped = 0  # detections dropped as tiny or degenerate, over the detector's life
+        self.threads = 0  # OpenVINO CPU threads (`set_threads`); 0: OpenVINO's own choice, every core
 
     def _kwargs(self, conf: float | None = None) -> dict:
         c = self.config
@@ -79,10 +80,10 @@ class PersonDetector:
 
     def _set_openvino_precision(self) -> None:
         """Recompile an OpenVINO model with the configured precision hint (after the warm-up built it)."""
-        inner = getattr(getattr(getattr(self.model, "predictor", None), "model", None), "backend", None)
-        compiled = getattr(inner, "ov_compiled_model", None)
-        if self.runtime != "openvino" or compiled is None:
+        inner = self._openvino_backend()
+        if inner is None:
             return
+        compiled = inner.ov_compiled_model
         hints = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
         if self.config.precision in hints and _hint(compiled) != hints[self.config.precision]:  # else: as asked
             import openvino as ov
@@ -99,6 +100,34 @@ class PersonDetector:
         _OPENVINO_KEEP.append(self.model)
         hint = _hint(inner.ov_compiled_model)
         self.precision = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}.get(hint, hint)
+
+    def _openvino_backend(self):
+        """Ultralytics' OpenVINO backend object of this detector, or None for the other runtimes."""
+        inner = getattr(getattr(getattr(self.model, "predictor", None), "model", None), "backend", None)
+        return inner if self.runtime == "openvino" and hasattr(inner, "ov_compiled_model") else None
+
+    def set_threads(self, threads: int) -> None:
+        """Run an OpenVINO model on `threads` CPU threads (0: OpenVINO's choice). Beside the emotion model
+        (`emomon.pipeline.overlap`) half the cores measured faster than all of them on 2 cores: the two thread
+        pools stop taking turns. Each count is compiled once; the other runtimes have no such setting."""
+        inner = self._openvino_backend()
+        if inner is None or threads == self.threads:
+            return
+        compiled = getattr(self, "_ov_by_threads", None)
+        if compiled is None:
+            compiled = self._ov_by_threads = {0: inner.ov_compiled_model}
+        if threads not in compiled:
+            import openvino as ov
+
+            xml = next(Path(self.config.weights).glob("*.xml"))
+            compile_model = inner.compile_model  # Ultralytics' partial(core.compile_model, device, config)
+            config = {**compile_model.keywords.get("config", {}), "INFERENCE_NUM_THREADS": int(threads)}
+            core = ov.Core()
+            compiled[threads] = compile_model.func(core.read_model(str(xml)), *compile_model.args,
+                                                   **{**compile_model.keywords, "config": config})
+            _OPENVINO_KEEP.extend([compiled[threads], core])  # see _OPENVINO_KEEP
+        inner.ov_compiled_model = compiled[threads]
+        self.threads = threads
 
     def _autocast(self):
         """bf16 autocast for a .pt model on a CPU asked to run bf16; nothing otherwise."""
