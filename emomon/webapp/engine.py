@@ -82,6 +82,7 @@ class SessionPipeline(EmotionPipeline):
         detector = SessionDetector(engine.detector, key, engine.lock, settings.conf)
         super().__init__(detector, info.predictor, settings.pipeline_config(engine.config),
                          temporal=engine.temporal_stage(settings.model, info.predictor))
+        self.vlm = engine.vlm_stage(self.labels)  # `--vlm`: the session's own slow path over the shared VLM
 
     def configure(self, settings: Settings) -> None:
         """Apply changed settings between frames; tracks and caches survive unless smoothing's kind changes."""
@@ -92,13 +93,19 @@ class SessionPipeline(EmotionPipeline):
         self.smoother.config = new.smoothing
         self.detector.conf = settings.conf
 
-    def process(self, index: int, time_s: float, image: np.ndarray) -> FrameResult:
+    def process(self, index: int, time_s: float, image: np.ndarray, detections=None) -> FrameResult:
         with self.engine.lock:
-            return super().process(index, time_s, image)
+            return super().process(index, time_s, image, detections)
+
+    def detect(self, image: np.ndarray):
+        with self.engine.lock:  # a video job detects ahead in a worker thread (emomon.pipeline.overlap)
+            return super().detect(image)
 
     def close(self) -> None:
-        """Free this session's tracker in the shared detector."""
+        """Free this session's tracker in the shared detector (and stop its VLM workers)."""
         self.detector.reset()
+        if self.vlm is not None:
+            self.vlm.close(close_model=False)
 
 
 class AppEngine:
@@ -128,6 +135,8 @@ class AppEngine:
         if spec not in self.model_choices:
             raise InputError(f"emotion model '{spec}' is not offered by this server "
                              f"(start it with --extra-model {spec})")
+        if spec.startswith("vlm:"):  # fusion.vlm.spec's prefix: seconds per person, never on the frame loop
+            raise InputError(f"a VLM cannot be the app's frame model: keep a frame model and add --vlm {spec}")
         with self._load_lock:
             if spec not in self._models:
                 t = time.perf_counter()
@@ -145,6 +154,22 @@ class AppEngine:
             return None
         return build_temporal_stage(m.model.temporal_model, m.model.labels, m.model.label_window, predictor,
                                     m.pipeline.smoothing.max_age, m.model.device)
+
+    def vlm_stage(self, labels):
+        """A session's VLM slow path (`--vlm`) over the one shared VLM (its concurrency limit holds for all
+        sessions together), or None."""
+        cfg = self.config.monitor.vlm
+        if not cfg.spec:
+            return None
+        from emomon.pipeline.vlm_stage import VlmStage
+        from fusion.vlm import VlmConfig, load_vlm
+
+        with self._load_lock:
+            if getattr(self, "_vlm", None) is None:
+                self._vlm = load_vlm(cfg.spec, cfg.client or VlmConfig(), labels, cache_dir=cfg.cache,
+                                     device=self.config.monitor.model.device)
+        return VlmStage(self._vlm, cfg.every_s, queue_size=cfg.queue,
+                        max_age=self.config.monitor.pipeline.smoothing.max_age)
 
     def pipeline(self, settings: Settings, prefix: str = "s") -> SessionPipeline:
         """A fresh pipeline with its own tracker key; `close()` it when done."""
