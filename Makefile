@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 DEMO_ARGS ?=
 
-.PHONY: demo test lint venv system-deps clean bench app
+.PHONY: demo test lint venv system-deps clean bench app gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ BENCH_OUT ?= out/bench
 bench: venv
 	$(VENV)/bin/emomon bench $(BENCH_ARGS) --source ../shared/data/street_crossing.mp4 \
 		--detector-weights ../shared/weights/yolo11n-pose.pt --out $(BENCH_OUT)
+
+# The GPU check (README "GPU check"): gpu/tensorrt tests, preprocessing, the full bench with --device cuda and 1-64
+# streams, under 8 min, into benchmarks/results/gpu-check-<GPU name>/. No venv needed: on a bare GPU machine it
+# installs the wheels ../shared/tools/gpu-kit.sh packed into .gpukit/. CPU run: GPU_CHECK_ARGS="--device cpu --budget-s 120".
+GPU_CHECK_ARGS ?= --device cuda --budget-s 480
+gpu-check:
+	bash benchmarks/gpu_check.sh $(GPU_CHECK_ARGS)
 
 # The web app on http://127.0.0.1:7860 (APP_ARGS="--emotion-model PATH --device cuda" etc.).
 APP_ARGS ?=

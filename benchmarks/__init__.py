@@ -13,7 +13,9 @@ From Python:
 
 The parts, usable on their own: `models` (backend and detector batch sweeps), `e2e` (the product pipeline with
 per-stage timers), `naive` (the baseline), `compare` (speed-ups over the same frames, output deviations),
-`multistream` (N streams through one model, micro-batched), `flops` (counted FLOPs, device peaks measured and
+`multistream` (N streams through one detector and one model, micro-batched, decoded once and fanned out, swept
+over stream counts), `preprocess` (OpenCV vs on-device preprocessing side by side), `gpu_check` (the one-command
+GPU check: tests, preprocessing, the full bench within a budget), `flops` (counted FLOPs, device peaks measured and
 nominal), `stats` (percentiles, spread, synchronized timing loops), `env` (machine, versions, git commit),
 `schema`. Committed result files behind the README's figures: benchmarks/results/.
 """
@@ -26,6 +28,8 @@ _EXPORTS = {
     "SCHEMA": "schema", "SCHEMA_VERSION": "schema", "check": "schema", "validate": "schema",
     "percentile": "stats", "summarize": "stats", "synchronize": "stats", "time_call": "stats", "time_loop": "stats",
     "BenchConfig": "suite", "run_bench": "suite", "write_outputs": "suite",
+    "DecodedSource": "multistream", "MicroBatcher": "multistream", "run_multistream": "multistream",
+    "run_sweep": "multistream", "compare_preprocess": "preprocess",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -88,7 +88,7 @@ def run_optimized(path: str, frames: int, detector, backend, pipeline_config=Non
     from fusion import Predictor
 
     timed = TimedBackend(backend)
-    pipeline = EmotionPipeline(detector, Predictor(timed), pipeline_config)
+    pipeline = EmotionPipeline(detector, Predictor(timed, preprocess="auto"), pipeline_config)  # as `emomon run`
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp, _quiet("emomon.pipeline.runner"):
         if warmup_frames:
             source, _, _ = open_video(path, max_frames=warmup_frames)

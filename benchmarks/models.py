@@ -68,12 +68,16 @@ def make_point(batch_size: int, loop: dict, flops_per_image: float | None, peak_
 class Sweep:
     """Runs one function over batch sizes under a time budget; returns the list of points."""
 
-    def __init__(self, device, warmup: int, repeats: int, max_seconds: float):
+    def __init__(self, device, warmup: int, repeats: int, max_seconds: float, deadline: float | None = None):
         self.device, self.warmup, self.repeats, self.max_seconds = device, warmup, repeats, max_seconds
+        self.deadline = deadline  # a perf_counter time (the bench's --budget-s): later points are skipped
 
     def run(self, make_fn, batch_sizes, flops_per_image=None, peak_flops=None) -> list[dict]:
         points, per_image_s = [], None
         for bs in batch_sizes:
+            if self.deadline is not None and time.perf_counter() >= self.deadline:
+                points.append({"batch_size": bs, "skipped": "the --budget-s share of this part was spent"})
+                continue
             if per_image_s is not None:
                 predicted = per_image_s * bs * (self.warmup + 3)
                 if predicted > 4 * self.max_seconds:
@@ -83,7 +87,10 @@ class Sweep:
             try:
                 fn = make_fn(bs)
                 _memory_reset(self.device)
-                loop = time_loop(fn, self.device, self.warmup, self.repeats, self.max_seconds)
+                seconds = self.max_seconds
+                if self.deadline is not None:
+                    seconds = max(0.0, min(seconds, self.deadline - time.perf_counter()))
+                loop = time_loop(fn, self.device, self.warmup, self.repeats, seconds)
                 point = make_point(bs, loop, flops_per_image, peak_flops, _memory(self.device))
             except torch.cuda.OutOfMemoryError:
                 _free(self.device)
@@ -171,7 +178,10 @@ def bench_backends(model, names, device, batch_sizes, sweep: Sweep, flops=None, 
     from fusion import list_backends
 
     results = {name: {"status": "skipped", "reason": why} for name, why in (skipped or {}).items()}
-    for name in names:
+    part_end = sweep.deadline
+    for k, name in enumerate(names):
+        if part_end is not None:  # each backend gets an equal share of the part's time left
+            sweep.deadline = time.perf_counter() + max(0.0, part_end - time.perf_counter()) / (len(names) - k)
         if parse_backend_spec(name)[0] not in list_backends():
             results[name] = {"status": "skipped",
                              "reason": f"not registered in fusion.backends (registered: {', '.join(list_backends())})"}
@@ -194,6 +204,7 @@ def bench_backends(model, names, device, batch_sizes, sweep: Sweep, flops=None, 
         finally:
             del backend
             _free(device)
+    sweep.deadline = part_end
     return results
 
 

@@ -83,10 +83,18 @@ def headline_rows(r: dict) -> list[list[str]]:
         rows.append(["outputs, naive vs every frame (exactness check)", _deviation(pipe["naive_deviation"])])
     ms = r.get("multistream")
     if ms:
+        fps = ms.get("realtime_fps", ms["source_fps"])
+        measured = (f"{ms['realtime_streams_measured']} measured (every stream >= {fps:g} fps), "
+                    if "realtime_streams_measured" in ms else "")
         rows.append([f"multi-stream ({ms['streams']} streams, one model, batched)",
                      f"{ms['aggregate_fps']:.2f} frames/s aggregate, latency p50 {ms['latency_ms']['p50']:.0f} ms / "
-                     f"p95 {ms['latency_ms']['p95']:.0f} ms; ~{ms['realtime_streams_estimate']} real-time streams at "
-                     f"{ms['source_fps']:.0f} fps"])
+                     f"p95 {ms['latency_ms']['p95']:.0f} ms; real-time streams at {fps:g} fps: {measured}"
+                     f"~{ms['realtime_streams_estimate']} estimated (aggregate / {fps:g})"])
+        if ms.get("decode"):
+            d = ms["decode"]
+            rows.append(["decode (apart from the streams: once per source)",
+                         f"{d['fps']:.0f} frames/s, {d['ms_per_frame']['p50']:.1f} ms per {d['width']}x{d['height']} "
+                         f"frame p50; {d['decoder']}"])
     fl = r.get("flops")
     if fl and fl.get("per_frame_every_frame"):
         e = fl["per_frame_every_frame"]
@@ -222,6 +230,17 @@ def to_markdown(r: dict) -> str:
                   f"{', '.join(f'{v:.2f}' for v in ms['per_stream_fps'])} frames/s; detector "
                   f"{'batched across streams' if ms['batched_detector'] else 'one call per stream'}; batching: "
                   f"{batching}. {ms['note']}.", ""]
+        if ms.get("sweep"):
+            lines += _table(["streams", "aggregate frames/s", "slowest stream frames/s", "stream p50 ms (median)",
+                             "stream p95 ms (worst)", f"every stream >= {ms.get('realtime_fps', 24):g} fps",
+                             "mean batch (track/scene/predict)", "longest hold ms"], [
+                [str(row["streams"]), row.get("skipped", "")] + [""] * 6 if "skipped" in row else
+                [str(row["streams"]), f"{row['aggregate_fps']:.2f}", f"{row['min_stream_fps']:.2f}",
+                 _f(row["stream_latency_p50_ms"], 0), _f(row["stream_latency_p95_ms"], 0),
+                 "yes" if row["realtime_at_n"] else "no",
+                 " / ".join(_f(row["batch_mean"].get(k), 1) for k in ("track", "scene", "predict")),
+                 _f(max((v for v in row["held_ms_max"].values() if v is not None), default=None), 1)]
+                for row in ms["sweep"]]) + [""]
     lines += _peak_lines(r.get("peak"))
     if r["skipped"]:
         lines += ["Skipped: " + "; ".join(f"{k}: {v}" for k, v in r["skipped"].items()), ""]

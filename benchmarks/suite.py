@@ -42,7 +42,12 @@ class BenchConfig:
     naive_min_frames: int | None = None  # naive baseline, at least: the floor wins over naive_max_seconds
     naive_max_seconds: float | None = None  # past the floor, the naive run stops after this (slow by design)
     streams: int | None = None
+    stream_counts: list[int] | None = None  # multi-stream sweep (GPU: 1,4,16,64; else: [streams])
     stream_frames: int | None = None     # frames per stream in multi-stream mode
+    stream_stagger: int = 1              # stream i starts i x this many frames into the clip
+    max_batch: int | None = None         # multi-stream: most requests merged into one call (None: no limit)
+    realtime_fps: float = 24.0           # multi-stream: the frame rate a stream must keep to count as real time
+    budget_s: float | None = None        # whole run: parts and sweep points that would pass it are skipped
     backends: list[str] | None = None    # None: every registered backend (quick: torch only)
     pipeline_backend: str = "auto"       # auto: the fastest scene stream at batch 1 among the benchmarked ones
     batch_sizes: list[int] | None = None
@@ -74,7 +79,10 @@ class BenchConfig:
         c.naive_frames = min(c.frames, pick(c.naive_frames, 24, 48, 120))
         c.naive_min_frames = min(c.naive_frames, pick(c.naive_min_frames, 12, 24, 60))
         c.naive_max_seconds = pick(c.naive_max_seconds, 60.0, 300.0, 120.0)
+        sweep = gpu and not q and c.streams is None
         c.streams = pick(c.streams, 2, 2, 8)
+        c.stream_counts = sorted(set(c.stream_counts or ([1, 4, 16, 64] if sweep else [c.streams])))
+        c.streams = max(c.stream_counts)
         c.stream_frames = pick(c.stream_frames, 8, 48, 150)
         c.batch_sizes = pick(c.batch_sizes, [1, 4, 8], [1, 8, 32], [1, 8, 32, 128])
         c.detector_batch_sizes = pick(c.detector_batch_sizes, [1, 4, 8], [1, 8, 32], [1, 8, 32, 128])
@@ -99,6 +107,10 @@ def _validate(c: BenchConfig) -> None:
     for name in ("frames", "naive_frames", "naive_min_frames", "streams", "stream_frames", "repeats"):
         if getattr(c, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1")
+    if min(c.stream_counts) < 1 or (c.max_batch is not None and c.max_batch < 1) or c.stream_stagger < 0:
+        raise InputError("--streams, --max-batch must be >= 1 and --stream-stagger >= 0")
+    if c.budget_s is not None and c.budget_s <= 0:
+        raise InputError("--budget-s must be > 0")
     if c.warmup < 0 or not c.batch_sizes or min(c.batch_sizes + c.detector_batch_sizes) < 1:
         raise InputError("--warmup must be >= 0 and batch sizes >= 1")
     from benchmarks.models import parse_backend_spec
@@ -177,6 +189,11 @@ def _pick_backend(c: BenchConfig, results: dict) -> tuple[str, str]:
                  f"({best_ips:.1f} images/s; torch.compile backends are left out: they compile per batch shape)"
 
 
+# shares of the time budget left when a part starts (the parts after it keep theirs); peak, FLOPs and loading
+# are not budgeted: they are short and everything needs them
+BUDGET_SHARES = {"models": 3, "detector": 1, "pipeline": 3, "multistream": 3}
+
+
 def run_bench(config: BenchConfig, command: str | None = None) -> dict:
     """Run the benchmarks; return the report (validated against the schema)."""
     suite = _Suite(config, command)
@@ -216,6 +233,23 @@ class _Suite:
         self.model = self._emotion_model()
         self.report = self._empty_report(command)
         self._last = self.started
+        self.deadline = None if c.budget_s is None else self.started + c.budget_s
+        self._budgeted = [p for p in BUDGET_SHARES if p not in self.skip]
+
+    def part_deadline(self, part: str) -> float | None:
+        """When `part` must end: its share of the budget left now. None without --budget-s."""
+        if self.deadline is None:
+            return None
+        parts = self._budgeted[self._budgeted.index(part):] if part in self._budgeted else [part]
+        left = self.deadline - time.perf_counter()
+        return time.perf_counter() + max(0.0, left) * BUDGET_SHARES[part] / sum(BUDGET_SHARES[p] for p in parts)
+
+    def over_budget(self, part: str) -> bool:
+        """True (and the part named in `skipped`) when the budget is spent before `part` starts."""
+        if self.deadline is None or time.perf_counter() < self.deadline:
+            return False
+        self.skipped[part] = f"the --budget-s {self.c.budget_s:g} s budget was spent before this part"
+        return True
 
     def lap(self, part: str) -> None:
         parts, now = self.report["part_seconds"], time.perf_counter()
@@ -327,7 +361,8 @@ class _Suite:
         self.sweep = Sweep(c.device, c.warmup, c.repeats, c.max_seconds)
         self.names, not_run = self._backend_names()
         self.backend_results: dict = {}
-        if "models" not in self.skip:
+        self.sweep.deadline = self.part_deadline("models")
+        if "models" not in self.skip and not self.over_budget("models"):
             self.backend_results = bench_backends(self.model, self.names, c.device, c.batch_sizes, self.sweep,
                                                   self.flops, self.peak, skipped=not_run)
         self.report["model_benchmarks"]["backends"] = self.backend_results
@@ -337,8 +372,9 @@ class _Suite:
         from benchmarks.models import bench_detector
 
         c, sweep = self.c, self.sweep
-        if "detector" in self.skip:
+        if "detector" in self.skip or self.over_budget("detector"):
             return
+        sweep.deadline = self.part_deadline("detector")
         frames = _frames(c.source, min(32, max(c.detector_batch_sizes)))  # larger batches cycle through these
         dets = {}
         precision = "fp16" if self.detector.config.half else "fp32"
@@ -367,8 +403,9 @@ class _Suite:
         from benchmarks.models import create_backend_spec
         from emomon.pipeline import PipelineConfig, ReuseConfig
 
-        if "pipeline" in self.skip:
+        if "pipeline" in self.skip or self.over_budget("pipeline"):
             return
+        self.pipeline_deadline = self.part_deadline("pipeline")
         self.backend = create_backend_spec(self.backend_name, self.model, self.c.device)
         base = self.pipeline_config
         configs = {"every_frame": PipelineConfig(reuse=ReuseConfig.every_frame(), smoothing=base.smoothing,
@@ -435,10 +472,13 @@ class _Suite:
         c = self.c
         naive_model = copy.deepcopy(self.model)
         naive_detector = self.make_detector(half=False) if is_cuda(c.device) else self.detector
+        max_seconds = c.naive_max_seconds
+        if self.pipeline_deadline is not None:  # the frame floor still wins: both speed-ups rest on it
+            max_seconds = min(max_seconds, max(0.0, self.pipeline_deadline - time.perf_counter()))
         naive = run_naive(c.source, c.naive_frames, naive_detector, naive_model, c.device,
                           self.pipeline_config.smoothing, flops=self.flops, detector_flops=self.det_flops,
                           peak_flops=peak_for(self.peak, "fp32"), work_dir=self.out_dir,
-                          max_seconds=c.naive_max_seconds, min_frames=c.naive_min_frames, outputs=outputs)
+                          max_seconds=max_seconds, min_frames=c.naive_min_frames, outputs=outputs)
         del naive_model, naive_detector
         _free(c.device)
         self.lap("naive")
@@ -447,21 +487,33 @@ class _Suite:
     # -- multi-stream ---------------------------------------------------------------------------------
     def multistream(self) -> None:
         from benchmarks.models import create_backend_spec
-        from benchmarks.multistream import run_multistream
+        from benchmarks.multistream import run_sweep
         from fusion import Predictor
 
         c = self.c
-        if "multistream" in self.skip:
+        if "multistream" in self.skip or self.over_budget("multistream"):
             return
         if self.backend is None:
             self.backend = create_backend_spec(self.backend_name, self.model, c.device)
-        ms = run_multistream(c.source, c.streams, c.stream_frames, self.detector, Predictor(self.backend),
-                             self.pipeline_config, self.src["fps"], c.max_wait_ms / 1000.0,
-                             make_detector=lambda: self.make_detector(is_cuda(c.device)))
+        predictor = Predictor(self.backend, preprocess=self.pipeline_config_preprocess())
+        ms = run_sweep(c.source, c.stream_counts, c.stream_frames, self.detector, predictor,
+                       self.pipeline_config, self.src["fps"], c.max_wait_ms / 1000.0,
+                       make_detector=lambda: self.make_detector(is_cuda(c.device)), max_batch=c.max_batch,
+                       stagger=c.stream_stagger, realtime_fps=c.realtime_fps,
+                       deadline=self.part_deadline("multistream"))
         self.report["multistream"] = ms
         self.lap("multistream")
         self.report["summary"].update(multistream_streams=ms["streams"], multistream_aggregate_fps=ms["aggregate_fps"],
-                                      realtime_streams_estimate=ms["realtime_streams_estimate"])
+                                      realtime_streams_estimate=ms["realtime_streams_estimate"],
+                                      realtime_streams_measured=ms["realtime_streams_measured"],
+                                      multistream_preprocess=predictor.preprocess,
+                                      decode_fps=ms["decode"]["fps"])
+
+    def pipeline_config_preprocess(self) -> str:
+        """The `--preprocess` of the product's default (`auto`): on the device on CUDA, OpenCV on a CPU."""
+        from emomon.pipeline.config import EmotionModelConfig
+
+        return EmotionModelConfig().preprocess
 
     # -- the report -----------------------------------------------------------------------------------
     def finish(self) -> dict:

@@ -14,11 +14,25 @@ Example (the shared weights and clip; any Ultralytics detection model works):
     >>> det.reset()  # a new source: ids restart at 1  # doctest: +SKIP
 """
 
-from detector.config import DetectorConfig
-from detector.export import RUNTIMES, detector_weights_for_backend, detector_weights_for_runtime, export_detector
-from detector.person_detector import PersonDetector
-from detector.weights import TRUST_FLAG, DetectorError, load_yolo
+import importlib
 
-__all__ = ["RUNTIMES", "TRUST_FLAG", "DetectorConfig", "DetectorError", "PersonDetector",
-           "detector_weights_for_backend", "detector_weights_for_runtime",
-           "export_detector", "load_yolo"]
+# Re-exported lazily (PEP 562): the CLI reads `DetectorConfig`'s defaults to build its flags, and a bad flag or a
+# missing file should be one line in a moment, without first importing supervision, SciPy and torch.
+_EXPORTS = {
+    "detector.config": ("DetectorConfig",),
+    "detector.export": ("RUNTIMES", "detector_weights_for_backend", "detector_weights_for_runtime", "export_detector"),
+    "detector.person_detector": ("PersonDetector",),
+    "detector.weights": ("TRUST_FLAG", "DetectorError", "load_yolo"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name in _MODULE_OF:
+        return getattr(importlib.import_module(_MODULE_OF[name]), name)
+    raise AttributeError(f"module 'detector' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -19,6 +19,8 @@ from emomon.kernel import InputError, setup_logging
 COMMAND_MODULES = [
     "emomon.commands.predict",
     "emomon.commands.run",
+    "emomon.commands.batch",
+    "emomon.commands.serve",
     "emomon.commands.train",
     "emomon.commands.temporal",
     "emomon.commands.export",

@@ -5,6 +5,7 @@ categories (multi-label) + valence/arousal/dominance; plus a zero-shot CLIP head
     fusion.export     deployment files: ONNX graphs (fp32/fp16/int8) and TensorRT engines
     fusion.backends   what runs a model: torch, torch-fp16/compile, onnxruntime, tensorrt
     fusion.predictor  frames + person boxes -> per-person emotions, through a backend
+    fusion.vlm        vision-language models asked per person over HTTP or transformers (optional, slow path)
 
 Imports read one way: models <- export <- backends <- predictor (and this package re-exports the API).
 
@@ -35,6 +36,7 @@ from fusion.models import (
     CATEGORY_DESCRIPTIONS,
     EMOTIC_CATEGORIES,
     NUM_CATEGORIES,
+    PREPROCESS_MODES,
     RANDOM_WARNING,
     VAD_MAX,
     VAD_MIN,
@@ -73,6 +75,7 @@ from fusion.temporal import (
     load_temporal,
     save_temporal,
 )
+from fusion.vlm import VlmAnswer, VlmConfig, VlmEmotionModel, is_vlm_spec, load_vlm
 
 __all__ = [
     "CATEGORY_DESCRIPTIONS", "EMOTIC_CATEGORIES", "NUM_CATEGORIES", "VAD_MAX", "VAD_MIN", "VAD_NAMES",
@@ -82,10 +85,12 @@ __all__ = [
     "WeightsUnavailableError", "ZeroShotCLIP", "ZeroShotConfig", "check_backend", "create_backend", "create_model",
     "crop_persons", "describe_model", "list_backends", "list_models", "load_checkpoint",
     "load_emotion_model", "model_entry", "preprocess_images", "read_checkpoint", "register_backend",
-    "register_model", "save_checkpoint", "top_emotions",
+    "register_model", "save_checkpoint", "top_emotions", "PREPROCESS_MODES",
     # label spaces, user labels, emotions over time
     "ABAW", "EMOTIC", "Dimension", "LabelFileError", "LabelSet", "LabelSpace", "read_label_file",
     "TemporalConfig", "TemporalModel", "TrackPool", "create_temporal_model", "load_temporal", "save_temporal",
+    # vision-language models (an optional backend: fusion.vlm)
+    "VlmAnswer", "VlmConfig", "VlmEmotionModel", "is_vlm_spec", "load_vlm",
     # accelerated inference (ONNX export)
     "OnnxFileError", "ensure_onnx", "export_onnx", "read_onnx_metadata", "weights_sha256",
 ]

@@ -53,6 +53,7 @@ class PersonResult:
     keypoints: np.ndarray | None = None  # (K, 3) x, y, confidence from a pose detector
     labels: LabelSpace = EMOTIC         # what probs and vad mean
     feature: np.ndarray | None = None   # the frame model's per-person feature, kept for temporal models (not logged)
+    vlm: object | None = None           # a fusion.vlm.VlmAnswer that arrived for this person (`--vlm`): its `vlm` field
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return top_emotions(self.probs, k, self.labels.categories)
@@ -86,4 +87,5 @@ class PersonResult:
             "top": [[name, round(p, 5)] for name, p in self.top(top_k)],
             "vad": {name: finite(v, 4) for name, v in zip(self.labels.dimension_names, self.vad)},
             "keypoints": kp,
+            **({"vlm": self.vlm.record()} if self.vlm is not None else {}),
         }

@@ -21,7 +21,7 @@ LAYERS = (
     ("emomon.kernel", 0), ("emomon", 0),  # the `emomon` package itself only re-exports the kernel
     ("stream", 1), ("detector", 1), ("fusion", 1),
     ("emomon.pipeline", 2),
-    ("training", 3), ("benchmarks", 3),
+    ("training", 3), ("benchmarks", 3), ("emomon.cluster", 3),
     ("emomon.cli", 4), ("emomon.__main__", 4), ("emomon.commands", 4), ("emomon.webapp", 4), ("app", 4),
 )
 SEPARATE_GROUPS = {1, 3}

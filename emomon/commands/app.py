@@ -50,6 +50,9 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     add_detector_arguments(parser)
     add_pipeline_arguments(parser)
     add_privacy_arguments(parser, anonymize=_APP.monitor.pipeline.privacy.anonymize)  # the page's default
+    from emomon.commands.vlm_options import add_vlm_arguments
+
+    add_vlm_arguments(parser)  # each person's explanation in the Webcam and Video tabs
     parser.set_defaults(func=run)
     return parser
 
@@ -87,6 +90,9 @@ def run(args) -> int:
     check_args(args)
     # The same option checks as `emomon run`, before loading models.
     config = AppConfig(monitor=monitor_config(args), **{name: getattr(args, name) for name in SERVER_FIELDS})
+    from emomon.commands.vlm_options import vlm_stage_config
+
+    config.monitor.vlm = vlm_stage_config(args)  # `--vlm`: each person's explanation (a bad spec fails here)
     engine = AppEngine(config)
     logging.getLogger("emomon.app").info("emotion model: %s; serving on http://%s:%d%s",
                                          engine.model(config.emotion_model).description, config.host,

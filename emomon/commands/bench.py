@@ -55,7 +55,22 @@ def register(sub) -> None:
     p.add_argument("--naive-max-seconds", type=float,
                    help="past --naive-min-frames, stop the naive baseline once this long has passed "
                         "(quick 60, CPU 300, GPU 120)")
-    p.add_argument("--streams", type=int, help="concurrent streams in multi-stream mode (quick/CPU 2, GPU 8)")
+    p.add_argument("--streams", type=int,
+                   help="concurrent streams in multi-stream mode (quick/CPU 2; GPU without it: the sweep 1,4,16,64)")
+    p.add_argument("--stream-sweep", type=_ints, metavar="1,4,16,64",
+                   help="multi-stream at each of these stream counts (one decode of the clip fanned out to all); "
+                        "the report keeps every N's row and the largest N's full figures")
+    p.add_argument("--stream-stagger", type=int, default=1, metavar="FRAMES",
+                   help="stream i starts i x FRAMES into the clip, so streams show different frames (default 1)")
+    p.add_argument("--max-batch", type=int, metavar="N",
+                   help="multi-stream: most requests (frames) merged into one detector/scene/emotion call "
+                        "(default: no limit)")
+    p.add_argument("--realtime-fps", type=float, default=24.0,
+                   help="multi-stream: the frame rate every stream must keep to count as real time (default 24)")
+    p.add_argument("--budget-s", type=float, metavar="SECONDS",
+                   help="time budget for the whole run: each part gets a share of what is left (models 3, detector "
+                        "1, pipeline 3, multi-stream 3); sweep points, stream counts and naive frames past it are "
+                        "skipped and named in the report")
     p.add_argument("--stream-frames", type=int,
                    help="frames per stream in multi-stream mode (quick 8, CPU 48, GPU 150)")
     p.add_argument("--backends", type=_names, metavar="NAME[:KEY=VALUE...],...",
@@ -97,7 +112,9 @@ def config_from_args(args):
     return BenchConfig(
         quick=args.quick, device=args.device, source=args.source, frames=args.frames, naive_frames=args.naive_frames,
         naive_min_frames=args.naive_min_frames, naive_max_seconds=args.naive_max_seconds,
-        streams=args.streams, stream_frames=args.stream_frames, backends=args.backends,
+        streams=args.streams, stream_counts=args.stream_sweep, stream_stagger=args.stream_stagger,
+        max_batch=args.max_batch, realtime_fps=args.realtime_fps, budget_s=args.budget_s,
+        stream_frames=args.stream_frames, backends=args.backends,
         pipeline_backend=args.pipeline_backend, batch_sizes=args.batch_sizes,
         detector_batch_sizes=args.detector_batch_sizes, warmup=args.warmup, repeats=args.repeats,
         max_seconds=args.max_seconds, emotion_model=args.emotion_model, scene_weights=args.scene_weights,

@@ -25,6 +25,7 @@ BACKENDS_HELP = ("emotion model backend: torch, torch-compile, onnxruntime, tens
                  "detector as a TensorRT engine); torch-fp16 is the old name of --backend torch --precision bf16 "
                  "on a CPU, fp16 on CUDA")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # fusion.backends.PRECISIONS, written out (no torch import)
+PREPROCESS_MODES = ("auto", "cpu", "device")  # fusion.models.device_preprocess.PREPROCESS_MODES, likewise
 PRECISION_HELP = ("number format of the emotion model and the detector: auto picks bf16 on a CPU with native "
                   "bfloat16 (AVX-512 BF16 or AMX), fp16 on CUDA, fp32 elsewhere; int8 needs --backend onnxruntime "
                   f"or tensorrt (default: {_MODEL.precision})")
@@ -84,7 +85,15 @@ def add_model_arguments(p: argparse.ArgumentParser, default: str = _MODEL.emotio
     if backend:  # the commands that compute emotions (run, predict, app)
         p.add_argument("--backend", default=_MODEL.backend, help=BACKENDS_HELP)
         p.add_argument("--precision", choices=PRECISIONS, default=_MODEL.precision, help=PRECISION_HELP)
+        add_preprocess_argument(p)
         add_temporal_arguments(p)
+
+
+def add_preprocess_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preprocess", choices=PREPROCESS_MODES, default=_MODEL.preprocess,
+                   help="where person crops and the scene image are resized and normalised: cpu (OpenCV), device "
+                        "(each frame uploaded once, all crops in one roi_align call on the model's device), auto "
+                        f"(device on CUDA, cpu elsewhere, where OpenCV measured faster; default: {_MODEL.preprocess})")
 
 
 def add_temporal_arguments(p: argparse.ArgumentParser) -> None:
@@ -163,6 +172,7 @@ def model_config(args) -> EmotionModelConfig:
                               scene_weights=args.scene_weights, body_weights=args.body_weights,
                               backend=getattr(args, "backend", _MODEL.backend),
                               precision=getattr(args, "precision", _MODEL.precision),
+                              preprocess=getattr(args, "preprocess", _MODEL.preprocess),
                               temporal_model=getattr(args, "temporal_model", None),
                               labels=getattr(args, "labels", None),
                               label_window=getattr(args, "label_window", _MODEL.label_window))

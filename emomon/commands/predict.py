@@ -100,13 +100,13 @@ def temporal_stage(args, predictor):
 
 
 def run(args) -> int:
+    image = read_image(args.image)  # a path with a typo fails before torch is imported (seconds) or a model built
+    if args.boxes:
+        check_boxes(args.boxes, image)
     from emomon.commands.options import model_config
     from emomon.pipeline import build_predictor
     from fusion import describe_model
 
-    image = read_image(args.image)
-    if args.boxes:
-        check_boxes(args.boxes, image)
     predictor = build_predictor(model_config(args))
     boxes, detections = find_boxes(args, image)
     if boxes == []:
@@ -133,6 +133,8 @@ def run(args) -> int:
     print(f"{args.image}: {len(rows)} person(s); model: {model_text}")
     for row in rows:
         top = ", ".join(f"{name} {p:.0%}" for name, p in row["top"])
-        vad = " ".join(f"{k[0].upper()}={v:.1f}" for k, v in row["vad"].items())
+        vad = " ".join(f"{k[0].upper()}={'n/a' if v is None else f'{v:.1f}'}" for k, v in row["vad"].items())
         print(f"  #{row['person']} box={row['box']}  {top}  [{vad}]")
+        if row.get("vlm"):  # a VLM's answer (--emotion-model vlm:...): what it saw
+            print(f"      {', '.join(row['vlm']['categories']) or 'no category'}: {row['vlm']['rationale']}")
     return 0

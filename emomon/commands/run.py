@@ -17,6 +17,7 @@ from emomon.commands.options import (
     monitor_config,
     source_config,
 )
+from emomon.commands.vlm_options import add_vlm_arguments, vlm_stage_config
 
 
 def register(sub) -> None:
@@ -33,6 +34,7 @@ def register(sub) -> None:
     add_pipeline_arguments(p)
     add_privacy_arguments(p)
     add_live_arguments(p)
+    add_vlm_arguments(p)
     p.add_argument("--show", action="store_true", help="show a live window (q or Esc stops)")
     p.add_argument("--max-frames", type=integer(1), default=None, help="stop after N processed frames (>= 1)")
     p.add_argument("--vid-stride", type=integer(1), default=1, help="process every N-th frame (>= 1)")
@@ -53,12 +55,13 @@ def run(args) -> int:
     if not (args.output or args.jsonl or args.csv or args.summary or args.show):
         log.warning("no output chosen (--output, --jsonl, --csv, --summary or --show): printing a summary only")
     config = monitor_config(args)  # validates options before loading models
+    config.vlm = vlm_stage_config(args)
     outputs = OutputPaths(args.output, args.jsonl, args.csv, args.summary, rotate_s=args.rotate)
     check_outputs(outputs)  # a path that cannot be written fails now, not after the work
     source = open_source(args.source, vid_stride=args.vid_stride, max_frames=args.max_frames,
                          config=source_config(args))
     log.info(storage_notice(outputs, config.pipeline.privacy, show=args.show))  # after a bad source's one line
-    report = None
+    report = pipeline = None
     try:
         pipeline = build_pipeline(config)
         log.info("source %s (%s); emotion model: %s", source.info.label, source.info.kind.value,
@@ -72,6 +75,8 @@ def run(args) -> int:
         return exc.exit_code
     finally:
         source.close()
+        if pipeline is not None and pipeline.vlm is not None:  # its workers stop after their current question
+            pipeline.vlm.close()
         if report is not None:  # also for a run that failed or was interrupted: it says why it stopped
             _print_report(report)
     return 0

@@ -110,9 +110,14 @@ def cmd_evaluate(args) -> int:
 
     if args.json:
         check_writable(args.json)  # an unwritable --json fails now, not after the evaluation
+    if args.emotion_model:  # a VLM: emomon/commands/vlm.py
+        from emomon.commands.vlm import cmd_evaluate_vlm
+
+        return cmd_evaluate_vlm(args)
     result = evaluate_checkpoint(args.checkpoint, args.data, args.split, batch_size=args.batch_size,
                                  device=args.device, feature_cache=args.feature_cache,
-                                 thresholds=args.thresholds, num_workers=args.workers or 0)
+                                 thresholds=args.thresholds, num_workers=args.workers or 0,
+                                 max_persons=args.limit)
     print(f"{args.checkpoint} on {args.split} ({result.extra.get('model')}, variant "
           f"{result.extra.get('variant') or 'n/a'})")
     print(result.table())
@@ -186,8 +191,12 @@ def register(subparsers) -> None:
     _train_flags(p, ablate=True)
     p.set_defaults(func=cmd_ablate)
 
-    p = subparsers.add_parser("evaluate", help="metrics of one checkpoint on one split")
-    p.add_argument("--checkpoint", required=True)
+    p = subparsers.add_parser("evaluate", help="metrics of one checkpoint (or a VLM) on one split")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint")
+    which.add_argument("--emotion-model", metavar="vlm:SPEC",
+                       help="a vision-language model instead of a checkpoint: vlm:http://HOST:PORT/v1#MODEL or "
+                            "vlm:hf:PATH (answers cached, see --vlm-cache)")
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--thresholds", default="checkpoint", choices=["checkpoint", "val", "none"],
@@ -198,6 +207,10 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--feature-cache", metavar="DIR")
     p.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
+    p.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N persons of the split")
+    from emomon.commands.vlm_options import add_vlm_client_arguments
+
+    add_vlm_client_arguments(p.add_argument_group("vision-language model (--emotion-model vlm:...)"))
     p.set_defaults(func=cmd_evaluate)
 
     p = subparsers.add_parser("make-synthetic", help="write a small synthetic EMOTIC-format data set")
@@ -210,3 +223,7 @@ def register(subparsers) -> None:
 
     add_synthetic_video_flags(p)
     p.set_defaults(func=cmd_make_synthetic)
+
+    from emomon.commands.vlm import register_export
+
+    register_export(subparsers)  # export-vlm-data: EMOTIC as chat-format JSONL for VLM fine-tuning

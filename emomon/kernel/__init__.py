@@ -7,7 +7,8 @@ The import rule, held by `tests/test_layers.py` (which also reads `import_module
     layer 0  emomon.kernel (and the `emomon` package itself, which re-exports it)
     layer 1  stream, detector, fusion          -> the kernel only (never each other)
     layer 2  emomon.pipeline                   -> layers 0-1 (the glue: per-frame pipeline, outputs, runner)
-    layer 3  training, benchmarks              -> layers 0-2 (libraries; their commands live in the CLI)
+    layer 3  training, benchmarks, emomon.cluster -> layers 0-2 (libraries; their commands live in the CLI;
+                                                  they never import each other)
     layer 4  emomon.cli, emomon.commands, emomon.webapp, app -> anything below
 
 A module never imports a layer above its own, and no two modules import each other (directly or around a

@@ -9,6 +9,7 @@
 - `outages`, `rotation`, `fragmented_mp4`: a live source's lost/restored events and their totals, output files
   on a schedule (`--rotate`), video that stays playable if the process dies
 - `anonymize`, `privacy`: faces hidden in drawn frames (`FaceAnonymizer`), what a run stores (`storage_notice`)
+- `vlm_stage`, `vlm_summary`: the VLM slow path (`--vlm`): background questions per track, never waited for
 
 Example (random tiny model, the shared detector weights):
 
@@ -28,7 +29,7 @@ _EXPORTS = {
     "emomon.pipeline.anonymize": ("AnonymizeConfig", "FaceAnonymizer", "head_boxes"),
     "emomon.pipeline.build": ("build_detector", "build_pipeline", "build_predictor", "load_model"),
     "emomon.pipeline.config": ("ANONYMIZE_MODES", "EmotionModelConfig", "MonitorConfig", "PipelineConfig",
-                               "PrivacyConfig", "ReuseConfig"),
+                               "PrivacyConfig", "ReuseConfig", "VlmStageConfig"),
     "emomon.pipeline.emotion_pipeline": ("EmotionPipeline", "StageTimes", "box_iou", "thumbnail"),
     "emomon.pipeline.fragmented_mp4": ("FragmentedMp4",),
     "emomon.pipeline.interrupts": ("InterruptGuard",),
@@ -43,6 +44,7 @@ _EXPORTS = {
     "emomon.pipeline.summary": ("RunSummary", "TrackStats"),
     "emomon.pipeline.temporal_stage": ("TemporalStage", "build_temporal_stage"),
     "emomon.pipeline.track_history": ("TrackHistory",),
+    "emomon.pipeline.vlm_stage": ("VlmStage", "build_vlm_stage"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -11,13 +11,17 @@ import dataclasses
 import logging
 
 from detector import DetectorConfig, PersonDetector, detector_weights_for_runtime
+from emomon.kernel import InputError
 from emomon.pipeline.config import EmotionModelConfig, MonitorConfig
 from emomon.pipeline.emotion_pipeline import EmotionPipeline
 from emomon.pipeline.runtimes import detector_choice, emotion_choice
 from emomon.pipeline.temporal_stage import build_temporal_stage
+from emomon.pipeline.vlm_stage import build_vlm_stage
 from fusion import EmotionModel, Predictor, load_emotion_model
 from fusion.backends import check_backend
 from fusion.backends.precision import backend_options
+from fusion.models.loading import check_model_spec
+from fusion.vlm.spec import is_vlm_spec
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +51,35 @@ def load_model(config: EmotionModelConfig, spec: str | None = None, device: str 
 
 
 def build_predictor(config: EmotionModelConfig, spec: str | None = None) -> Predictor:
-    """A `Predictor` for the model named by `spec` (default: the config's) on the config's backend."""
+    """A `Predictor` for the model named by `spec` (default: the config's) on the config's backend; for a
+    `vlm:...` spec the VLM itself, which predicts like one (`fusion.vlm.VlmEmotionModel`)."""
+    if is_vlm_spec(spec or config.emotion_model):
+        from fusion.vlm import load_vlm
+
+        return load_vlm(spec or config.emotion_model, device=config.device)
     check_backend(config.backend)  # a typo fails before minutes of model loading
     backend, precision = emotion_choice(config.backend, config.precision, config.device)
-    predictor = Predictor(load_model(config, spec), device=config.device, backend=backend,
+    predictor = Predictor(load_model(config, spec), device=config.device, backend=backend, preprocess=config.preprocess,
                           **backend_options(backend, precision.precision))
-    log.info("emotion model: backend %s, precision %s", backend, precision.describe())
+    log.info("emotion model: backend %s, precision %s, preprocessing on %s", backend, precision.describe(),
+             predictor.preprocess)
     return predictor
 
 
 def build_pipeline(config: MonitorConfig, detector=None, predictor: Predictor | None = None) -> EmotionPipeline:
     """Detector + predictor + per-frame pipeline; pass `detector`/`predictor` to share already loaded ones."""
     check_backend(config.model.backend)
+    if is_vlm_spec(config.model.emotion_model):
+        raise InputError("a VLM takes seconds per person: it cannot be the frame model of a stream; keep a frame "
+                         f"model and add --vlm {config.model.emotion_model} --vlm-every SECONDS")
+    if predictor is None:
+        check_model_spec(config.model.emotion_model)  # a typo fails before the detector loads
     detector = detector or build_detector(config.detector, config.model.backend)
     predictor = predictor or build_predictor(config.model)
     temporal = build_temporal_stage(config.model.temporal_model, config.model.labels, config.model.label_window,
                                     predictor, config.pipeline.smoothing.max_age, config.model.device)
     pipeline = EmotionPipeline(detector, predictor, config.pipeline, temporal=temporal)
+    pipeline.vlm = build_vlm_stage(config.vlm, pipeline.labels, config.model.device, config.pipeline.smoothing.max_age)
     pipeline.run_info = run_info(pipeline)
     return pipeline
 

@@ -67,9 +67,21 @@ class EmotionModelConfig:
     body_weights: str | None = None    # local ResNet-18 weights (offline machines)
     backend: str = "torch"             # torch, torch-compile, onnxruntime, tensorrt (torch-fp16: old alias)
     precision: str = "auto"            # auto | fp32 | bf16 | fp16 | int8 (fusion.backends.precision resolves auto)
+    preprocess: str = "auto"           # auto | cpu | device: crops and resizing on the model's device (auto: on CUDA)
     temporal_model: str | None = None  # a trained temporal head (emomon train-temporal): emotions over a track
     labels: str | None = None          # a YAML label file for the zero-shot model (fusion.models.label_file)
     label_window: int = 16             # with labels: frames of a track averaged before the comparison (1 = per frame)
+
+
+@dataclass
+class VlmStageConfig:
+    """The VLM slow path (`--vlm`, `--vlm-every`; emomon.pipeline.vlm_stage): off unless a spec is given."""
+
+    spec: str | None = None     # vlm:http://HOST:PORT/v1#MODEL or vlm:hf:PATH
+    every_s: float = 10.0       # ask about each track at most once per this many seconds of the stream
+    queue: int = 8              # questions waiting for a worker; a track that finds it full is asked later
+    cache: str | None = None    # a folder of answers (keyed by image, box, model, prompt); None: no cache
+    client: object | None = None  # a fusion.vlm.VlmConfig (timeouts, retries, concurrency); None: its defaults
 
 
 @dataclass
@@ -79,3 +91,4 @@ class MonitorConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     model: EmotionModelConfig = field(default_factory=EmotionModelConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    vlm: VlmStageConfig = field(default_factory=VlmStageConfig)

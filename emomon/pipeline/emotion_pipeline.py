@@ -9,6 +9,7 @@ Work reuse (`ReuseConfig`) keeps it fast without changing what users see beyond 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -31,6 +32,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def _sharing_uploads(predictor):
+    """`Predictor.sharing_uploads()`, or nothing for predictors without it (the benchmarks' stand-ins)."""
+    share = getattr(predictor, "sharing_uploads", None)
+    return share() if share is not None else contextlib.nullcontext()
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
@@ -71,6 +78,7 @@ class EmotionPipeline:
         self.tracking = True  # off for unrelated still images: ids (and smoothing) only make sense in video
         self.times = StageTimes()
         self.counts = defaultdict(int)
+        self.vlm = None  # emomon.pipeline.vlm_stage.VlmStage (`--vlm`): asks a VLM in the background, never waited for
         self.reset()
 
     @property
@@ -85,6 +93,8 @@ class EmotionPipeline:
         self.smoother.reset()
         if self.temporal is not None:
             self.temporal.reset()
+        if self.vlm is not None:
+            self.vlm.reset()
         self._scene = None            # (embedding, thumbnail, frame number)
         self._tracks: dict[int, tuple[int, PersonResult]] = {}  # id -> (frame number, last computed result)
         self._n = 0
@@ -122,8 +132,10 @@ class EmotionPipeline:
         todo = [i for i, (tid, box) in enumerate(zip(ids, boxes)) if self._needs_update(tid, box)]
         raw: dict[int, PersonResult] = {}
         if todo:
-            scene = self._scene_embedding(image)
-            for i, person in zip(todo, self.predictor.predict(image, boxes[todo], scene_embedding=scene)):
+            with _sharing_uploads(self.predictor):  # device preprocessing: the frame goes to the device once
+                scene = self._scene_embedding(image)
+                people = self.predictor.predict(image, boxes[todo], scene_embedding=scene)
+            for i, person in zip(todo, people):
                 if person is None:
                     continue
                 raw[i] = person
@@ -178,6 +190,8 @@ class EmotionPipeline:
                 score=float(dets.confidence[i]) if dets.confidence is not None else 1.0,
                 keypoints=keypoints[i] if keypoints is not None and len(keypoints) > i else None,
                 labels=raw[i].labels)
+        if self.vlm is not None:  # hands due tracks to its workers and attaches arrived answers; never blocks
+            persons = self.vlm.step(index, time_s, image, persons)
         self.smoother.forget_stale(self._n)
         if self.temporal is not None:
             self.temporal.forget_stale(self._n)

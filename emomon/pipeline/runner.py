@@ -117,6 +117,7 @@ def run_pipeline(source, pipeline: EmotionPipeline, outputs: OutputPaths, overla
             fps=report.frames / report.seconds if report.seconds > 0 else 0.0, stopped_by=stopped_by,
             dropped_frames=getattr(source, "dropped", 0),
             **getattr(pipeline, "run_info", {}),  # which runtimes and precisions ran (build.run_info)
+            **({"vlm": pipeline.vlm.to_dict()} if getattr(pipeline, "vlm", None) is not None else {}),
             **({"outages": outages.to_dict()} if _live(info) else {}),
             **({"parts": [part.to_dict() for part in rotation.parts],
                 "tracks_scope": "the current part; earlier parts: the file under parts[].summary"}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from emomon.kernel import finite_json
+from emomon.pipeline.vlm_summary import VlmTrackStats
 from fusion import EMOTIC_CATEGORIES, VAD_NAMES, PersonResult
 from fusion.models.labels import EMOTIC, LabelSpace
 from fusion.results import finite as _num  # rounded, or None where NaN/inf
@@ -31,6 +32,7 @@ class TrackStats:
     vad_sum: np.ndarray = field(default_factory=lambda: np.zeros(len(VAD_NAMES)))
     top1_counts: dict[str, int] = field(default_factory=dict)
     labels: LabelSpace = EMOTIC  # the label space of the track's results
+    vlm: VlmTrackStats | None = None  # the track's VLM answers (`--vlm`), when it got any
 
     def __post_init__(self):
         if self.labels is not EMOTIC:
@@ -51,6 +53,7 @@ class TrackStats:
             "mean_vad": {n: _num(v, 3) for n, v in zip(self.labels.dimension_names,
                                                         self.vad_sum / max(self.frames, 1))},
             "mean_emotions": {n: _num(p, 5) for n, p in zip(self.labels.categories, mean)},
+            **({"vlm": self.vlm.to_dict()} if self.vlm is not None else {}),
         }
 
 
@@ -85,6 +88,9 @@ class RunSummary:
             t.vad_sum += np.asarray(p.vad, dtype=np.float64)
             top1 = p.top1
             t.top1_counts[top1] = t.top1_counts.get(top1, 0) + 1
+            if p.vlm is not None:
+                t.vlm = t.vlm or VlmTrackStats()
+                t.vlm.add(p.vlm)
 
     def track_dicts(self) -> list[dict]:
         return [t.to_dict() for t in sorted(self.tracks.values(), key=lambda t: (-t.frames, t.track_id))]

@@ -256,8 +256,10 @@ class WebcamSession:
         # Only the newest frame is processed (Gradio keeps the latest one sent), so what is shown is one turn
         # old plus the age of that frame when the turn began: half the send interval on average.
         lag = per_frame + STREAM_EVERY_S / 2
+        vlm = self.pipeline.vlm  # `--vlm`: whether it answers, in the same line
         return (f"Streaming: frame {self.frames} · {speed} · about {lag:.1f} s behind the camera · "
-                f"{size[0]}x{size[1]} · {persons} in frame · {tracks} tracks this session")
+                f"{size[0]}x{size[1]} · {persons} in frame · {tracks} tracks this session"
+                + (f" · {vlm.status_line()}" if vlm is not None else ""))
 
     def process(self, rgb: np.ndarray, settings: Settings):
         if settings.model != self.pipeline.model_spec:  # another emotion model: a fresh pipeline
@@ -869,7 +871,8 @@ def _webcam_handler(engine: AppEngine):
         tracks = views.session_table(summary)
         h, w = result.image.shape[:2]
         line = session.status_text(len(result.persons), len(summary["tracks"]), (w, h))
-        return annotated, views.live_table(result.persons, settings.top_k), tracks, line, session
+        explain = views.explanations(summary) if session.pipeline.vlm is not None else None
+        return annotated, views.live_table(result.persons, settings.top_k, explain), tracks, line, session
 
     def webcam_or_error(frame, session, *settings):
         """An error shows in the status line under the camera, once per frame, instead of a toast a frame."""

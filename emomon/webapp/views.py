@@ -60,12 +60,25 @@ def persons_table(persons: list[PersonResult], numbers: list[int] | None = None,
     return pd.DataFrame(rows, columns=PERSON_COLUMNS)
 
 
-def live_table(persons: list[PersonResult], top_k: int = 3) -> pd.DataFrame:
-    """The persons in the current webcam frame."""
+def explanations(summary: dict) -> dict[int, str]:
+    """Each track's latest VLM answer in words (`--vlm`; the summary's `tracks[].vlm.last`), e.g.
+    'Happiness, Excitement: smiling with raised arms (frame 120)'."""
+    out = {}
+    for t in summary.get("tracks", []):
+        last = (t.get("vlm") or {}).get("last")
+        if last:
+            named = ", ".join(last["categories"]) or "no category"
+            out[t["track_id"]] = f"{named}: {last['rationale'] or '(no rationale)'} (frame {last['frame']})"
+    return out
+
+
+def live_table(persons: list[PersonResult], top_k: int = 3, explain: dict[int, str] | None = None) -> pd.DataFrame:
+    """The persons in the current webcam frame; with `explain` (a VLM is on) each track's latest explanation."""
     rows = [["—" if p.track_id is None else f"#{p.track_id}", top_text(p.top(top_k)),
              *(round(x, 1) for x in vad3(p))]
+            + ([] if explain is None else [explain.get(p.track_id, "waiting for the VLM")])
             for p in sorted(persons, key=lambda p: (p.track_id is None, p.track_id or 0))]
-    return pd.DataFrame(rows, columns=LIVE_COLUMNS)
+    return pd.DataFrame(rows, columns=LIVE_COLUMNS + ([] if explain is None else ["explanation"]))
 
 
 def session_table(summary: dict) -> pd.DataFrame:
@@ -83,7 +96,11 @@ def tracks_table(summary: dict) -> pd.DataFrame:
         rows.append([f"#{t['track_id']}", t["dominant_emotion"], top_text(t["mean_top"]),
                      *(round(vad[n], 2) if vad.get(n) is not None else None for n in VAD_NAMES),
                      t["frames"], f"{t['first_time']:.1f}–{t['last_time']:.1f}"])
-    return pd.DataFrame(rows, columns=TRACK_COLUMNS)
+    explain = explanations(summary)
+    if explain:  # a VLM answered (`--vlm`): its latest explanation per track
+        for row, t in zip(rows, summary.get("tracks", [])):
+            row.append(explain.get(t["track_id"], ""))
+    return pd.DataFrame(rows, columns=TRACK_COLUMNS + (["explanation"] if explain else []))
 
 
 class Timeline:

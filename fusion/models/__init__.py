@@ -15,6 +15,7 @@ from fusion.models.categories import (
 )
 from fusion.models.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from fusion.models.config import TwoStreamConfig, ZeroShotConfig
+from fusion.models.device_preprocess import PREPROCESS_MODES, resolve_preprocess
 from fusion.models.factory import create_model, list_models, model_entry, register_model
 from fusion.models.label_file import LabelFileError, LabelSet, read_label_file
 from fusion.models.labels import ABAW, EMOTIC, Dimension, LabelSpace, label_space
@@ -32,4 +33,5 @@ __all__ = [
     "crop_persons", "describe_model", "list_models", "load_checkpoint", "load_emotion_model", "model_entry",
     "preprocess_images", "read_checkpoint", "register_model", "save_checkpoint",
     "ABAW", "EMOTIC", "Dimension", "LabelFileError", "LabelSet", "LabelSpace", "label_space", "read_label_file",
+    "PREPROCESS_MODES", "resolve_preprocess",
 ]

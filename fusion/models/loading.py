@@ -62,7 +62,21 @@ def load_emotion_model(spec: str = "zero-shot", device: str = "cpu", seed: int =
             overrides["body_pretrained"] = body_weights
         model = create_model(spec, pretrained=True, **overrides, **extra)
     else:
-        raise InputError(f"unknown emotion model '{spec}': use zero-shot, random, a model name "
-                         f"({', '.join(list_models())}) or a checkpoint file (not found)")
+        raise unknown_model(spec)
     model.source = dataclasses.replace(model.source, spec=spec)
     return model.to(device).eval()
+
+
+def unknown_model(spec: str) -> InputError:
+    return InputError(f"unknown emotion model '{spec}': use zero-shot, random, a model name "
+                      f"({', '.join(list_models())}) or a checkpoint file (not found)")
+
+
+def check_model_spec(spec: str) -> None:
+    """The error `load_emotion_model` gives a spec that names no model, raised before anything loads: a typo
+    in `--emotion-model` should not wait for the detector to load first."""
+    spec = spec or "zero-shot"
+    if spec in ("zero-shot", "zeroshot", "zero_shot", "random") or spec.startswith("random:"):
+        return
+    if not Path(spec).expanduser().is_file() and spec not in list_models():
+        raise unknown_model(spec)
