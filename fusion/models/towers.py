@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import fusion.models.weights as W
+from fusion.models.openclip import open_clip_module
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def register_clip_configs() -> None:
     """Make our JSON model configs (e.g. the tiny test ViT) known to open_clip, once."""
     global _registered
     if not _registered:
-        import open_clip
+        open_clip = open_clip_module()
 
         open_clip.add_model_config(_CONFIG_DIR)
         _registered = True
@@ -93,7 +94,7 @@ def build_clip(arch: str, pretrained, quick_gelu: bool, flag: str = "--scene-wei
                need_text: bool = False) -> nn.Module:
     """A whole open_clip model with the requested weights; a local file may hold only the image tower
     (with or without the `visual.` prefix) unless `need_text`."""
-    import open_clip
+    open_clip = open_clip_module()
 
     register_clip_configs()
     if arch not in open_clip.list_models():
@@ -134,7 +135,7 @@ def build_clip(arch: str, pretrained, quick_gelu: bool, flag: str = "--scene-wei
 
 
 def clip_preprocess_size(arch: str) -> int:
-    import open_clip
+    open_clip = open_clip_module()
 
     register_clip_configs()
     size = open_clip.get_model_config(arch)["vision_cfg"]["image_size"]

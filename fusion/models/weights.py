@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from emomon.kernel import InputError, first_line
+from fusion.models.openclip import open_clip_module
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def torchvision_weights(arch: str, tag: str, flag: str):
 
 def open_clip_cache_hint(arch: str, tag: str) -> tuple[str, str]:
     """(file description, cache dir) for an open_clip pretrained tag, for error messages."""
-    import open_clip
+    open_clip = open_clip_module()
 
     cfg = open_clip.get_pretrained_cfg(arch, tag) or {}
     hub = cfg.get("hf_hub", "").rstrip("/")

@@ -32,6 +32,7 @@ from fusion.models.categories import (
 from fusion.models.config import ZeroShotConfig
 from fusion.models.label_file import LabelSet
 from fusion.models.labels import EMOTIC, LabelSpace
+from fusion.models.openclip import open_clip_module
 from fusion.models.preprocess import CLIP_MEAN, CLIP_STD, Preprocess
 from fusion.models.towers import build_clip, clip_preprocess_size
 from fusion.models.weights import fingerprint, is_random
@@ -120,7 +121,7 @@ class ZeroShotCLIP(EmotionModel):
 
     @torch.no_grad()
     def _encode_prompts(self, clip) -> dict[str, torch.Tensor]:
-        import open_clip
+        open_clip = open_clip_module()
 
         ZeroShotCLIP.text_encoder_calls += 1
         tokenizer = open_clip.get_tokenizer(self.config.clip_arch)
