@@ -59,6 +59,18 @@ def _isolated_caches(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EMOMON_CACHE", str(tmp_path_factory.getbasetemp() / "emomon-cache"))
 
 
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """One local Ray cluster (2 CPUs) for the whole session: starting one takes seconds. Its workers get the
+    session's emomon cache (the autouse fixture above sets it only in this process)."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'emomon[ray]')")
+    cache = str(tmp_path_factory.getbasetemp() / "emomon-cache")
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False,
+             runtime_env={"env_vars": {"EMOMON_CACHE": cache, "HF_HUB_OFFLINE": "1", "YOLO_OFFLINE": "1"}})
+    yield ray
+    ray.shutdown()
+
+
 # -- CI says what it skipped ---------------------------------------------------------------------------
 # With CI set (`.ci/run` sets CI=true), a test that skips because a part of the machine is missing (Chromium,
 # ffmpeg, GStreamer's RTSP server, the ../shared assets, a Python package) FAILS instead: CI installs them

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_runs import emomon_runs, processes
 
 from emomon.cli import main
 from fusion import EMOTIC_CATEGORIES, Predictor, load_checkpoint, save_checkpoint
@@ -184,9 +185,11 @@ def test_top_k_bound_is_the_number_of_categories():
 
 
 def test_bad_flags_through_the_console_entry_point(group_photo):
-    one_error_line(emomon("predict", group_photo, "--top-k", "-3"), "emomon predict: error: argument --top-k")
-    one_error_line(emomon("run", "--source", "x.mp4", "--imgsz", "0"), "emomon run: error: argument --imgsz")
-    one_error_line(emomon("run"), "emomon run: error: the following arguments are required: --source")
+    top_k, imgsz, no_source = emomon_runs([["predict", group_photo, "--top-k", "-3"],
+                                           ["run", "--source", "x.mp4", "--imgsz", "0"], ["run"]])
+    one_error_line(top_k, "emomon predict: error: argument --top-k")
+    one_error_line(imgsz, "emomon run: error: argument --imgsz")
+    one_error_line(no_source, "emomon run: error: the following arguments are required: --source")
 
 
 def test_predict_json_stdout_is_only_the_result(group_photo, yolo_weights, trained_model_path):
@@ -201,10 +204,9 @@ def test_ultralytics_logs_go_to_stderr_errors_only_by_default():
     script = ("import sys; from emomon.kernel import setup_logging; setup_logging(verbose=sys.argv[1] == '1'); "
               "from ultralytics.utils import LOGGER; LOGGER.info('ul-info'); LOGGER.warning('ul-warning'); "
               "LOGGER.error('ul-error')")
-    quiet = subprocess.run([sys.executable, "-c", script, "0"], capture_output=True, text=True, timeout=120)
+    quiet, loud = processes([[sys.executable, "-c", script, "0"], [sys.executable, "-c", script, "1"]], timeout=120)
     assert quiet.returncode == 0 and quiet.stdout == "", quiet.stdout
     assert quiet.stderr.strip().splitlines() == ["ERROR ultralytics: ul-error"], quiet.stderr
-    loud = subprocess.run([sys.executable, "-c", script, "1"], capture_output=True, text=True, timeout=120)
     assert loud.stdout == "" and "WARNING ultralytics: ul-warning" in loud.stderr and "ul-info" not in loud.stderr
 
 

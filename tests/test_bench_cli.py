@@ -23,14 +23,18 @@ RUNS = ("every_frame", "reuse", "naive")
 
 @pytest.fixture(scope="module")
 def quick_bench(tmp_path_factory):
+    """`emomon bench --quick` run by the GPU check on the CPU (`benchmarks.gpu_check`: the gpu/tensorrt tests
+    and the preprocessing comparison, then this bench with the flags after --): one run serves both."""
+    from benchmarks import gpu_check
     from tests.conftest import shared_file
 
     video = shared_file("data/street_crossing.mp4")
     weights = shared_file("weights/yolo11n-pose.pt")
     out = tmp_path_factory.mktemp("bench")
-    code = main(["bench", "--quick", "--device", "cpu", "--source", str(video), "--detector-weights", str(weights),
-                 "--frames", str(FRAMES), "--naive-frames", str(NAIVE_FRAMES), "--naive-min-frames", str(NAIVE_FRAMES),
-                 "--stream-frames", "4", "--out", str(out)])
+    code = gpu_check.main(["--device", "cpu", "--budget-s", "900", "--emotion-model", "random", "--out", str(out),
+                           "--source", str(video), "--detector-weights", str(weights), "--",
+                           "--quick", "--frames", str(FRAMES), "--naive-frames", str(NAIVE_FRAMES),
+                           "--naive-min-frames", str(NAIVE_FRAMES), "--stream-frames", "4"])
     assert code == 0
     return out, json.loads((out / "bench.json").read_text())
 
@@ -158,6 +162,36 @@ def test_multistream_batches_the_detector_across_streams(quick_bench):
     assert track["calls"] * track["mean_requests"] == pytest.approx(ms["frames"])   # every frame went through it
     assert track["max_requests"] == ms["streams"]           # and at least one call served both streams
     assert track["calls"] < ms["frames"]
+
+
+@pytest.mark.slow
+def test_the_gpu_check_ran_every_stage_within_its_budget(quick_bench):
+    """The check's own report: the gpu/tensorrt tests ran (skipped here, each with its reason), the two
+    preprocessing paths were timed, the bench wrote its files, TensorRT is reported missing, not failed."""
+    out, bench = quick_bench
+    check = json.loads((out / "gpu_check.json").read_text())
+    tests = check["stages"]["tests"]
+    assert {"tests/test_backends.py", "tests/test_bench_cli.py"} <= set(tests["files"])
+    assert tests["exit_code"] == 0 and tests["failed"] == 0 and tests["ok"] and (out / "tests.xml").is_file()
+    skipped = [t for t in tests["tests"] if t["outcome"] == "skipped"]
+    assert len(skipped) == tests["skipped"] >= 5 and all("CUDA" in t["detail"] for t in skipped)
+    pre = check["stages"]["preprocess"]
+    assert set(pre["ms_per_frame"]) == {"cpu", "device"} and (out / "preprocess.json").is_file()
+    stage = check["stages"]["bench"]
+    assert stage["files"] == {"json": "bench.json", "markdown": "bench.md", "throughput_png": "throughput.png",
+                              "stages_png": "stages.png"}
+    assert stage["headline"]["every_frame_fps"] == bench["summary"]["every_frame_fps"] > 0
+    assert "--budget-s" in stage["argv"] and bench["config"]["budget_s"] <= 900
+    assert check["within_budget"] and check["exit_code"] == 0 and check["device"] == "cpu"
+    markdown = (out / "gpu_check.md").read_text()
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is None:      # as here: said so, not failed
+        assert not check["tensorrt"]["available"] and "not installable here" in markdown
+        assert check["tensorrt"]["status"].startswith("not installable here")
+    ms = bench["multistream"]
+    assert [row["streams"] for row in ms["sweep"]] == [2] and ms["decode"]["decoder"].startswith("OpenCV")
+    assert ms["decode"]["frames"] == 4 + 1      # one decode for both streams, the second 1 frame in
 
 
 @pytest.mark.slow

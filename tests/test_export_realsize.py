@@ -16,8 +16,9 @@ pytestmark = pytest.mark.slow
 
 GROUP_BOXES = [[750, 37, 866, 378], [175, 51, 316, 445], [628, 83, 745, 455], [413, 76, 610, 550],
                [61, 55, 172, 368], [408, 32, 502, 202]]
-# ViT-B/16 towers (17.5 GFLOPs an image) stop at batch 7 on a 2-core CPU; ResNet-18 and the heads go to 32.
-VIT_BATCHES, BATCHES = (1, 7), (1, 7, 32)
+# ViT-B/16 towers (17.5 GFLOPs an image) stop at batch 3 on a 2-core CPU (a batch > 1 that is no power of two
+# shows the batch axis is dynamic); ResNet-18 and the heads go to 32.
+VIT_BATCHES, BATCHES = (1, 3), (1, 7, 32)
 
 
 @pytest.fixture(scope="module", params=["two_stream_vitb16", "zero_shot_vitb16"])

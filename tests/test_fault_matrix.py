@@ -7,11 +7,10 @@ tests/test_faults.py); each fails before any model is loaded or after a cheap ch
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runs import emomon_runs
 from conftest import ROOT, TRAINED_MODEL
 
 SHARED = ROOT.parent / "shared"
@@ -78,13 +77,18 @@ CASE_NAMES = ["missing video", "folder without images", "unknown url scheme", "s
               "synthetic into a non-empty folder"]
 
 
-@pytest.mark.parametrize("name", CASE_NAMES)
-def test_bad_input_is_one_line_and_exit_2(matrix, name):
-    args, says = matrix[name]
+@pytest.fixture(scope="module")
+def matrix_runs(matrix):
+    """Every case's `emomon` process, two at a time: name -> CompletedProcess."""
     if not Path(VIDEO).is_file():
         pytest.skip(f"{VIDEO} is absent (the ../shared assets are not here)")
-    proc = subprocess.run([sys.executable, "-m", "emomon", *args], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT)
+    return dict(zip(CASE_NAMES, emomon_runs([matrix[name][0] for name in CASE_NAMES], cwd=ROOT)))
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_bad_input_is_one_line_and_exit_2(matrix, matrix_runs, name):
+    _, says = matrix[name]
+    proc = matrix_runs[name]
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     errors = [ln for ln in lines if not ln.startswith(("INFO ", "WARNING ", "DEBUG "))]
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])

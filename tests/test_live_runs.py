@@ -1,8 +1,8 @@
 """Live cameras that run for weeks, end to end with the real parts: the shared RTSP server switched off for
 longer than the old retry budget, a run killed with SIGKILL, `--rotate` on a real video.
 
-The outage test keeps itself short with `--reconnect-max-wait 1`: the old policy (5 attempts) gave up after
-about 5 s with that wait, the camera here is away for 9 s. The same check with the real defaults (outages of
+The outage test keeps itself short with `--reconnect-max-wait 0.5`: the old policy (5 attempts) gave up after
+about 2.5 s with that wait, the camera here is away for 5 s. The same check with the real defaults (outages of
 75 s) is the soak in benchmarks/results/soak-rtsp-1h/.
 """
 
@@ -28,6 +28,7 @@ from emomon.pipeline.runner import OutputPaths, run_pipeline
 from stream import open_source
 
 ROOT = Path(__file__).resolve().parents[1]
+OUTAGE_S = 5  # how long the camera is away: twice the old retry budget at --reconnect-max-wait 0.5
 
 
 def records(path: Path) -> list[dict]:
@@ -74,14 +75,14 @@ def test_a_camera_away_longer_than_the_old_retry_budget_is_waited_for(tmp_path, 
     server.start()
     jsonl, summary, video = tmp_path / "o.jsonl", tmp_path / "s.json", tmp_path / "o.mp4"
     proc = emomon_run("--source", server.url, "--emotion-model", str(trained_model_path), "--detector-weights",
-                      str(yolo_weights), "--imgsz", "320", "--reconnect-max-wait", "1", "--jsonl", str(jsonl),
+                      str(yolo_weights), "--imgsz", "320", "--reconnect-max-wait", "0.5", "--jsonl", str(jsonl),
                       "--csv", str(tmp_path / "o.csv"), "--summary", str(summary), "--output", str(video),
                       log=tmp_path / "err.log")
     try:
         wait_for(lambda: len(records(jsonl)) >= 5, 90, "5 frames", proc)
         server.stop()  # the camera goes away...
         down = time.time()
-        time.sleep(9)
+        time.sleep(OUTAGE_S)
         server.start()  # ...and comes back
         up = time.time()
         wait_for(lambda: sum("frame" in r for r in records(jsonl)[records(jsonl).index(next(
@@ -101,13 +102,14 @@ def test_a_camera_away_longer_than_the_old_retry_budget_is_waited_for(tmp_path, 
     assert i_back == i_lost + 1, "no frame arrives while the camera is away"
     assert parse_utc(lost["utc"]) >= down - 1 and back["attempts"] > 5  # more than the old budget's tries
     # The last frames before the loss may still come out of FFmpeg's buffers after the kill (up to ~1 s here).
-    assert (up - down) - 2 <= back["downtime_s"] <= (up - down) + 1 + 6  # + one wait of <= 1 s + opening
+    assert (up - down) - 2 <= back["downtime_s"] <= (up - down) + 0.5 + 6  # + one wait of <= 0.5 s + opening
     before, after = lines[:i_lost], lines[i_back + 1:]
     assert parse_utc(before[-1]["utc"]) == parse_utc(lost["last_utc"]) <= down + 2
-    assert parse_utc(after[0]["utc"]) >= up and parse_utc(after[0]["utc"]) - parse_utc(before[-1]["utc"]) >= 7
+    assert parse_utc(after[0]["utc"]) >= up
+    assert parse_utc(after[0]["utc"]) - parse_utc(before[-1]["utc"]) >= OUTAGE_S - 2
     utcs = [parse_utc(r["utc"]) for r in before + after]
     # Never backwards; frames FFmpeg had buffered may be read within one millisecond of each other.
-    assert all(b >= a for a, b in zip(utcs, utcs[1:])) and utcs[-1] - utcs[0] >= 9
+    assert all(b >= a for a, b in zip(utcs, utcs[1:])) and utcs[-1] - utcs[0] >= OUTAGE_S
     ids_before = {p["track_id"] for r in before for p in r["persons"]}
     ids_after = {p["track_id"] for r in after for p in r["persons"]}
     assert back["tracks_reset"] and ids_before and ids_after
