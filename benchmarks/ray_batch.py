@@ -32,21 +32,24 @@ def cut_corpus(source: Path, videos: int, frames: int, folder: Path) -> list[Pat
     with av.open(str(source)) as probe:
         total = probe.streams.video[0].frames or 0
     starts = [int(i * max(total - frames, 0) / max(videos - 1, 1)) for i in range(videos)]
-    clips = []
-    for n, start in enumerate(starts):
-        out = folder / f"clip{n:02d}.mp4"
-        with av.open(str(source)) as inp, av.open(str(out), "w") as dst:
-            stream = inp.streams.video[0]
-            enc = dst.add_stream("libx264", rate=24)
-            enc.width, enc.height, enc.pix_fmt = stream.width, stream.height, "yuv420p"
-            for i, frame in enumerate(inp.decode(stream)):
-                if i >= start + frames:
-                    break
-                if i >= start:
-                    dst.mux(enc.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="bgr24"), format="bgr24")))
-            dst.mux(enc.encode())
-        clips.append(out)
-    return clips
+    return [cut_clip(source, start, frames, folder / f"clip{n:02d}.mp4") for n, start in enumerate(starts)]
+
+
+def cut_clip(source: Path, start: int, frames: int, out: Path) -> Path:
+    """Frames `start` .. `start + frames - 1` of `source` as an H.264 MP4 at `out`."""
+    import av
+
+    with av.open(str(source)) as inp, av.open(str(out), "w") as dst:
+        stream = inp.streams.video[0]
+        enc = dst.add_stream("libx264", rate=24)
+        enc.width, enc.height, enc.pix_fmt = stream.width, stream.height, "yuv420p"
+        for i, frame in enumerate(inp.decode(stream)):
+            if i >= start + frames:
+                break
+            if i >= start:
+                dst.mux(enc.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="bgr24"), format="bgr24")))
+        dst.mux(enc.encode())
+    return out
 
 
 def run_batch(clips: list[Path], out: Path, extra: list[str], workers: int | None) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -59,14 +60,20 @@ def _isolated_caches(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EMOMON_CACHE", str(tmp_path_factory.getbasetemp() / "emomon-cache"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
-    """One local Ray cluster (2 CPUs) for the whole session: starting one takes seconds. Its workers get the
-    session's emomon cache (the autouse fixture above sets it only in this process)."""
+    """One local Ray cluster (2 CPUs) per test module: starting one takes seconds, and shutting it down after
+    the module keeps its idle processes (and Serve's) off the CPU during the rest of the suite. Its workers get
+    the session's emomon cache (the autouse fixture above sets it only in this process)."""
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'emomon[ray]')")
     cache = str(tmp_path_factory.getbasetemp() / "emomon-cache")
+    # ray.init installs its own SIGTERM handler in this process; the signal tests that run later in the session
+    # need the default one (emomon leaves a handler someone else installed alone), so it is put back.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False,
              runtime_env={"env_vars": {"EMOMON_CACHE": cache, "HF_HUB_OFFLINE": "1", "YOLO_OFFLINE": "1"}})
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
     yield ray
     ray.shutdown()
 

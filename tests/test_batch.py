@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from conftest import TRAINED_MODEL, shared_file
 
+from benchmarks.ray_batch import cut_clip
 from emomon.cli import main
 
 CLIPS = {"c0": 0, "c1": 200, "c2": 400}  # name: first frame in the street video
@@ -29,27 +30,13 @@ def model_args() -> list[str]:
     return ["--emotion-model", str(TRAINED_MODEL), "--detector-weights", str(shared_file("weights/yolo11n-pose.pt"))]
 
 
-def cut(src: Path, start: int, frames: int, out: Path) -> Path:
-    import av
-
-    with av.open(str(src)) as inp, av.open(str(out), "w") as dst:
-        stream = inp.streams.video[0]
-        enc = dst.add_stream("libx264", rate=24)
-        enc.width, enc.height, enc.pix_fmt = stream.width, stream.height, "yuv420p"
-        for i, frame in enumerate(inp.decode(stream)):
-            if i >= start + frames:
-                break
-            if i >= start:
-                dst.mux(enc.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="bgr24"), format="bgr24")))
-        dst.mux(enc.encode())
-    return out
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("clips")
     video = shared_file("data/street_crossing.mp4")
-    out = {name: cut(video, start, FRAMES, folder / f"{name}.mp4") for name, start in CLIPS.items()}
+    out = {name: cut_clip(video, start, FRAMES, folder / f"{name}.mp4") for name, start in CLIPS.items()}
     out["bad"] = folder / "bad.mp4"
     out["bad"].write_bytes(b"this is not a video" * 20)
     return out
