@@ -127,7 +127,9 @@ def test_webcam_streams_annotated_frames(app_page):
                            " return m && +m[1] >= 6 }", timeout=60_000)
     status = page.locator("#cam-status").inner_text()
     assert "640x360" in status, status  # the street clip, not Chromium's 1920x1440 test pattern
-    assert page.locator("#cam-output img").get_attribute("src") != first_src  # new annotated frames arrive
+    # new annotated frames arrive (the image may be swapped a moment after the status line says so)
+    page.wait_for_function("(first) => document.querySelector('#cam-output img').getAttribute('src') !== first",
+                           arg=first_src, timeout=30_000)
     page.wait_for_function("() => document.querySelectorAll('#cam-persons [role=\"row\"]').length > 2")
     assert page.locator('#cam-tracks [role="row"]').count() > 2
     screenshot(page, "app_webcam.png")

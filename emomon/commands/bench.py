@@ -157,16 +157,17 @@ def run(args) -> int:
 
 
 def run_realtime(args) -> int:
-    from benchmarks.realtime import RealtimeConfig, markdown, write_realtime
-    from benchmarks.realtime import run_realtime as realtime
-    from benchmarks.suite import command_line
     from emomon.kernel import InputError
 
-    if not args.source:
+    if not args.source:  # before the imports below (torch, the models' code): a wrong call is one line at once
         raise InputError("--realtime needs --source VIDEO (e.g. ../shared/data/street_crossing.mp4)")
     unknown = set(args.skip) - set(REALTIME_PARTS)
     if unknown:
         raise InputError(f"--skip with --realtime takes {', '.join(REALTIME_PARTS)}, not {', '.join(sorted(unknown))}")
+    from benchmarks.realtime import RealtimeConfig, markdown, write_realtime
+    from benchmarks.realtime import run_realtime as realtime
+    from benchmarks.suite import command_line
+
     config = RealtimeConfig(source=args.source, emotion_model=args.emotion_model, accuracy_model=args.accuracy_model,
                             detector_weights=args.detector_weights, rounds=max(1, args.rounds), seed=args.seed)
     if args.frames:
