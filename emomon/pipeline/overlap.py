@@ -109,8 +109,7 @@ class Overlap:
 
     def _share_cores(self, threads: int) -> None:
         """The detector's share of the CPU while it runs beside the emotion model (0: all of it again)."""
-        set_threads = getattr(self._pipeline.detector, "set_threads", None) if hasattr(self._pipeline, "detector") \
-            else None
+        set_threads = getattr(getattr(self._pipeline, "detector", None), "set_threads", None)
         if set_threads is not None:
             set_threads(threads)
 
