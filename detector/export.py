@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from detector.weights import DetectorError, load_yolo
-from emomon.kernel import InputError, cache_dir, quiet_loggers, sha256_file
+from emomon.kernel import InputError, cache_dir, exclusive_lock, quiet_loggers, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,21 @@ def export_detector(weights: str | os.PathLike, format: str = "onnx", out_dir: s
     out_dir = Path(out_dir) if out_dir else default_cache_dir() / f"{src.stem}-{sha256_file(src)[:12]}"
     suffix = f"-{imgsz}{'-fp16' if half else ''}{'-dynamic' if dynamic else ''}"
     final = out_dir / f"{src.stem}{suffix}{FORMATS[format]}"
-    if final.is_file() or (format == "openvino" and (final / f"{src.stem}.xml").is_file()):
+    if _exported(final, src, format):
         return final
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out_dir / ".export.lock"):  # processes starting together (Ray workers) export once
+        if _exported(final, src, format):  # another one did, while this one waited
+            return final
+        return _export(src, format, final, out_dir, half, imgsz, dynamic, batch, device, simplify, trust)
+
+
+def _exported(final: Path, src: Path, format: str) -> bool:
+    return final.is_file() or (format == "openvino" and (final / f"{src.stem}.xml").is_file())
+
+
+def _export(src: Path, format: str, final: Path, out_dir: Path, half: bool, imgsz: int, dynamic: bool, batch: int,
+            device: str | None, simplify: bool, trust: bool) -> Path:
+    """Ultralytics' export of `src` into `final` (the caller holds the cache folder's lock)."""
     work = out_dir / src.name  # Ultralytics writes next to the weights; ../shared is read-only
     if not work.exists() or work.resolve() != src.resolve():
         shutil.copyfile(src, work)

@@ -65,3 +65,28 @@ def test_detector_export_bad_input(tmp_path):
         export_detector(bogus)
     with pytest.raises(InputError, match="unknown detector export format"):
         export_detector(bogus, "coreml")
+
+
+def test_exports_starting_together_take_turns_and_both_get_the_file(tmp_path, yolo_weights):
+    """Ray workers on a fresh machine export the detector at the same moment into one cache folder: one exports,
+    the other waits and takes its file (they used to copy the weights over each other and one read a torn copy)."""
+    import threading
+
+    from detector import PersonDetector
+    from detector.config import DetectorConfig
+
+    results, errors = [], []
+
+    def export():
+        try:
+            results.append(export_detector(yolo_weights, "onnx", out_dir=tmp_path / "cache"))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=export) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors and len(results) == 2 and results[0] == results[1]
+    assert len(PersonDetector(DetectorConfig(weights=str(results[0]))).detect(np.zeros((64, 64, 3), np.uint8))) == 0

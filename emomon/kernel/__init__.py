@@ -20,6 +20,7 @@ from emomon.kernel.errors import EmomonError, InputError
 from emomon.kernel.files import (
     atomic_write,
     ensure_parent,
+    exclusive_lock,
     finite_json,
     sha256_file,
     write_json_atomic,
@@ -33,6 +34,7 @@ from emomon.kernel.version import __version__
 
 __all__ = [
     "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "EmomonError", "InputError", "__version__", "atomic_write", "cache_dir",
-    "cache_root", "ensure_parent", "finite_json", "first_line", "output_fps", "quiet_loggers", "setup_logging",
-    "sha256_file", "write_json_atomic", "write_text_atomic", "file_stamp", "parse_utc", "utc_iso", "utc_now",
+    "cache_root", "ensure_parent", "exclusive_lock", "finite_json", "first_line", "output_fps", "quiet_loggers",
+    "setup_logging", "sha256_file", "write_json_atomic", "write_text_atomic", "file_stamp", "parse_utc", "utc_iso",
+    "utc_now",
 ]
