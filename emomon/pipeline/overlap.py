@@ -1,8 +1,9 @@
-"""Detect the next frame while this one's emotions and outputs are computed (`PipelineConfig.overlap`).
+"""Detect the next frames while this one's emotions and outputs are computed (`PipelineConfig.overlap`).
 
 On a 2-core CPU one frame's work leaves a core idle much of the time: the emotion model's small batches and
 the Python between the stages do not keep both busy. The detector (OpenVINO or torch; both release the GIL)
-runs one frame ahead in a worker thread, so detection overlaps the emotion model and the writers. Results
+runs a few frames ahead in a worker thread (`FILE_AHEAD`, `LIVE_AHEAD`), so detection overlaps the emotion model
+and the writers. Results
 are the same as running the frames one after another: frames are detected in order, by one thread, and the
 caller takes them in the same order.
 
